@@ -1,0 +1,214 @@
+//! The guard's settings, read from the environment once at start-up.
+//!
+//! [`Config::from_lookup`] takes any key lookup so tests never touch the
+//! process environment (edition 2024 makes `set_var` unsafe, and it races
+//! between parallel tests). Region, credentials and endpoints are not here:
+//! they come from the standard AWS SDK settings (`AWS_REGION`,
+//! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_SNS`, ...).
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use crate::policy::Mode;
+use crate::policy::{MAX_PUBLIC_ACCESS_CIDRS, Policy};
+
+pub const DEFAULT_EXEMPT_TAG_KEY: &str = "eks-endpoint-guard/exempt";
+
+/// The session name the guard uses when it assumes a role, and the app name in
+/// its user agent, so its own calls are recognisable in CloudTrail.
+pub const GUARD_NAME: &str = "eks-endpoint-guard";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub alert_topic_arn: String,
+    pub mode: Mode,
+    pub policy: Policy,
+    pub exempt_tag_key: String,
+    /// Session names under which CloudTrail records the guard's own calls:
+    /// Lambda names the execution role's session after the function.
+    pub own_session_names: Vec<String>,
+    /// How often to look again while a cluster is busy. The revert must follow
+    /// the end of a blocking update within two seconds, so keep this at 1 s.
+    pub poll_interval: Duration,
+    /// Time kept back from the invocation deadline to publish the alert and
+    /// answer the Runtime API.
+    pub deadline_margin: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required (the ARN of the SNS topic that receives alerts)")]
+    Missing(&'static str),
+    #[error("{variable}: {problem}")]
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let value = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let alert_topic_arn =
+            value("ALERT_TOPIC_ARN").ok_or(ConfigError::Missing("ALERT_TOPIC_ARN"))?;
+        if !alert_topic_arn.starts_with("arn:") || alert_topic_arn.split(':').count() != 6 {
+            return Err(ConfigError::Invalid {
+                variable: "ALERT_TOPIC_ARN",
+                problem: format!("`{alert_topic_arn}` is not an SNS topic ARN"),
+            });
+        }
+
+        let mode = match value("GUARD_MODE").as_deref().map(str::to_ascii_lowercase) {
+            None => Mode::Enforce,
+            Some(m) if m == "enforce" => Mode::Enforce,
+            Some(m) if m == "report" => Mode::Report,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    variable: "GUARD_MODE",
+                    problem: format!("`{other}` is not a mode; use `enforce` or `report`"),
+                });
+            }
+        };
+
+        let allowed_public_cidrs = parse_cidrs(value("ALLOWED_PUBLIC_CIDRS").as_deref())?;
+
+        let exempt_tag_key =
+            value("EXEMPT_TAG_KEY").unwrap_or_else(|| DEFAULT_EXEMPT_TAG_KEY.to_string());
+
+        let poll_seconds = match value("GUARD_POLL_SECONDS") {
+            None => 1.0,
+            Some(text) => match text.parse::<f64>() {
+                Ok(s) if (0.01..=60.0).contains(&s) => s,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "GUARD_POLL_SECONDS",
+                        problem: format!("`{text}` is not a number of seconds from 0.01 to 60"),
+                    });
+                }
+            },
+        };
+
+        let mut own_session_names = vec![GUARD_NAME.to_string()];
+        if let Some(function_name) = value("AWS_LAMBDA_FUNCTION_NAME") {
+            own_session_names.push(function_name);
+        }
+
+        Ok(Config {
+            alert_topic_arn,
+            mode,
+            policy: Policy {
+                allowed_public_cidrs,
+            },
+            exempt_tag_key,
+            own_session_names,
+            poll_interval: Duration::from_secs_f64(poll_seconds),
+            deadline_margin: Duration::from_secs(10),
+        })
+    }
+}
+
+fn parse_cidrs(text: Option<&str>) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let cidrs = text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry.parse::<IpNet>().map_err(|_| ConfigError::Invalid {
+                variable: "ALLOWED_PUBLIC_CIDRS",
+                problem: format!("`{entry}` is not a CIDR range such as 203.0.113.0/24"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if cidrs.len() > MAX_PUBLIC_ACCESS_CIDRS {
+        return Err(ConfigError::Invalid {
+            variable: "ALLOWED_PUBLIC_CIDRS",
+            problem: format!(
+                "{} ranges given; EKS accepts at most {MAX_PUBLIC_ACCESS_CIDRS}",
+                cidrs.len()
+            ),
+        });
+    }
+    Ok(cidrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:alerts";
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|key| env.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("AWS_LAMBDA_FUNCTION_NAME", "guard-fn"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert!(c.policy.allowed_public_cidrs.is_empty());
+        assert_eq!(c.exempt_tag_key, DEFAULT_EXEMPT_TAG_KEY);
+        assert_eq!(c.poll_interval, Duration::from_secs(1));
+        assert_eq!(c.own_session_names, vec![GUARD_NAME, "guard-fn"]);
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("GUARD_MODE", "Report"),
+            ("ALLOWED_PUBLIC_CIDRS", " 203.0.113.0/24, 2001:db8::/32 ,"),
+            ("EXEMPT_TAG_KEY", "security/exempt"),
+            ("GUARD_POLL_SECONDS", "0.05"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Report);
+        assert_eq!(c.policy.allowed_public_cidrs.len(), 2);
+        assert_eq!(c.exempt_tag_key, "security/exempt");
+        assert_eq!(c.poll_interval, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert_eq!(config(&[]), Err(ConfigError::Missing("ALERT_TOPIC_ARN")));
+        let cases = [
+            (("ALERT_TOPIC_ARN", "alerts"), "ALERT_TOPIC_ARN"),
+            (("GUARD_MODE", "fix"), "GUARD_MODE"),
+            (
+                ("ALLOWED_PUBLIC_CIDRS", "10.0.0.0/33"),
+                "ALLOWED_PUBLIC_CIDRS",
+            ),
+            (("ALLOWED_PUBLIC_CIDRS", "office"), "ALLOWED_PUBLIC_CIDRS"),
+            (("GUARD_POLL_SECONDS", "0"), "GUARD_POLL_SECONDS"),
+        ];
+        for ((key, bad), variable) in cases {
+            let mut pairs = vec![("ALERT_TOPIC_ARN", TOPIC)];
+            pairs.retain(|(k, _)| *k != key);
+            pairs.push((key, bad));
+            let err = config(&pairs).expect_err(key).to_string();
+            assert!(err.starts_with(variable), "{err}");
+        }
+    }
+}

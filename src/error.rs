@@ -1,0 +1,67 @@
+//! The guard's errors, and how Lambda sees them.
+//!
+//! Every error fails the invocation on purpose: Lambda retries a failed
+//! asynchronous invocation and then hands it to the on-failure destination,
+//! so nothing the guard could not finish is lost. The `errorType` says which
+//! kind it was, for alarms and for whoever reads the failure queue.
+
+use lambda_runtime::Diagnostic;
+
+use crate::eks::EksFailure;
+use crate::event::InvalidEvent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The payload claims to be an EKS call the guard handles, but is not usable.
+    #[error("invalid event: {0}")]
+    InvalidEvent(#[from] InvalidEvent),
+
+    /// The cluster stayed busy (an update in progress, or not `ACTIVE`) until
+    /// the invocation's deadline: fail, so that Lambda retries the event later.
+    #[error(
+        "cluster {cluster} could not be judged and reverted before the invocation deadline: {waiting_for}; failing so that Lambda retries the event"
+    )]
+    DeadlineExceeded {
+        cluster: String,
+        waiting_for: String,
+    },
+
+    /// EKS refused in a way retrying will not fix (access denied, say), or
+    /// kept failing until the deadline.
+    #[error("EKS {operation} for cluster {cluster} failed: {failure}")]
+    Eks {
+        operation: &'static str,
+        cluster: String,
+        failure: EksFailure,
+    },
+
+    /// The alert could not be published after the SDK's retries. Whatever
+    /// the guard did to the cluster is done; the retry of this event sends the
+    /// alert.
+    #[error("alert for cluster {cluster} not sent ({done}): {message}")]
+    AlertNotSent {
+        cluster: String,
+        done: String,
+        message: String,
+    },
+}
+
+impl GuardError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            GuardError::InvalidEvent(_) => "InvalidEvent",
+            GuardError::DeadlineExceeded { .. } => "DeadlineExceeded",
+            GuardError::Eks { .. } => "EksError",
+            GuardError::AlertNotSent { .. } => "AlertNotSent",
+        }
+    }
+}
+
+impl From<GuardError> for Diagnostic {
+    fn from(error: GuardError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}

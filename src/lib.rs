@@ -1,0 +1,21 @@
+//! eks-endpoint-guard: an automatic guardrail that closes public Amazon EKS
+//! API endpoints seconds after CloudTrail reports them opened, and tells
+//! people through SNS.
+//!
+//! - [`event`]: lenient parsing of EventBridge/CloudTrail records (pure).
+//! - [`policy`]: the policy and the decision (pure).
+//! - [`eks`]: the EKS calls and how their answers are sorted.
+//! - [`guard`]: the use case: wait, re-read, decide, revert, alert.
+//! - [`alert`]: the finding and its email, Slack and machine views.
+//! - [`config`]: settings from the environment.
+//! - [`error`]: errors and how Lambda sees them.
+//! - [`startup`]: SDK clients and reporting start-up failures.
+
+pub mod alert;
+pub mod config;
+pub mod eks;
+pub mod error;
+pub mod event;
+pub mod guard;
+pub mod policy;
+pub mod startup;

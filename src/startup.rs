@@ -1,0 +1,51 @@
+//! Start-up: SDK clients and the report of a configuration that cannot work.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{AppName, BehaviorVersion, SdkConfig};
+
+use crate::config::GUARD_NAME;
+
+/// Loads the standard AWS SDK settings (region, credentials, `AWS_ENDPOINT_URL*`),
+/// with time-outs so that a hung endpoint cannot eat the invocation deadline,
+/// and the guard's name in the user agent so CloudTrail shows its calls.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .app_name(AppName::new(GUARD_NAME).expect("a valid static app name"))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Tells the Lambda Runtime API that initialisation failed (`/init/error`), so
+/// the invoke fails with `Runtime.InitError` and the message, and the log shows
+/// it. Outside Lambda (no `AWS_LAMBDA_RUNTIME_API`) it only logs.
+pub async fn report_init_error(error_type: &str, message: &str) {
+    tracing::error!(error_type, message, "start-up failed");
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return;
+    }
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message }).to_string();
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", "Runtime.InitError")
+        .body(lambda_runtime_api_client::body::Body::from(body));
+    let client = lambda_runtime_api_client::Client::builder().build();
+    match (client, request) {
+        (Ok(client), Ok(request)) => {
+            if let Err(e) = client.call(request).await {
+                tracing::error!(error = %e, "could not report the start-up failure to the Runtime API");
+            }
+        }
+        (Err(e), _) => tracing::error!(error = %e, "no Runtime API client"),
+        (_, Err(e)) => tracing::error!(error = %e, "could not build the init error request"),
+    }
+}
