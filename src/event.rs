@@ -90,6 +90,8 @@ pub struct InvalidEvent(pub String);
 struct CloudTrailRecord {
     event_source: Option<String>,
     event_name: Option<String>,
+    // CloudTrail spells it `eventID`, not `eventId`.
+    #[serde(rename = "eventID")]
     event_id: Option<String>,
     event_time: Option<String>,
     aws_region: Option<String>,

@@ -1,0 +1,176 @@
+//! Every sample in `events/` parses to what it stands for.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use eks_endpoint_guard::event::{ApiCall, Trigger, classify};
+use serde_json::Value;
+
+enum Expect {
+    /// A cluster change: the API call, the cluster, whether the request opens
+    /// the public endpoint, and the update id to wait for.
+    Change(ApiCall, &'static str, Option<bool>, Option<&'static str>),
+    Ignored(&'static str),
+    Invalid(&'static str),
+    NotJson,
+}
+
+fn expectations() -> Vec<(&'static str, Expect)> {
+    use Expect::*;
+    vec![
+        (
+            "createcluster-console-public.json",
+            Change(ApiCall::CreateCluster, "amazon-eks", Some(true), None),
+        ),
+        (
+            "createcluster-legacy-clustername.json",
+            Change(ApiCall::CreateCluster, "test", Some(true), None),
+        ),
+        (
+            "createcluster-private.json",
+            Change(
+                ApiCall::CreateCluster,
+                "private-by-design",
+                Some(false),
+                None,
+            ),
+        ),
+        (
+            "updateclusterconfig-console-close-public.json",
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "amazon-eks",
+                Some(false),
+                Some("a6a26d0a-c985-40df-8d17-9d994525339f"),
+            ),
+        ),
+        (
+            "updateclusterconfig-open-public.json",
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "prod-eu",
+                Some(true),
+                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
+            ),
+        ),
+        (
+            "updateclusterconfig-widen-cidrs.json",
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "prod-eu",
+                Some(true),
+                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
+            ),
+        ),
+        (
+            "updateclusterconfig-unknown-fields.json",
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "prod-eu",
+                Some(true),
+                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
+            ),
+        ),
+        (
+            "updateclusterconfig-logging-only.json",
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "prod-eu",
+                None,
+                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
+            ),
+        ),
+        (
+            "updateclusterconfig-guard-own-revert.json",
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "prod-eu",
+                Some(false),
+                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
+            ),
+        ),
+        (
+            "updateclusterconfig-failed-access-denied.json",
+            Ignored("AccessDeniedException"),
+        ),
+        (
+            "updateclusterconfig-no-request-parameters.json",
+            Invalid("no requestParameters"),
+        ),
+        (
+            "updateclusterconfig-oversized-cidrs.json",
+            Invalid("at most 40"),
+        ),
+        (
+            "eks-describecluster-read-only.json",
+            Ignored("DescribeCluster"),
+        ),
+        ("ec2-instance-state-change.json", Ignored("aws.ec2")),
+        ("empty-object.json", Ignored("not an EventBridge event")),
+        ("malformed-json.json", NotJson),
+    ]
+}
+
+#[test]
+fn every_sample_event_parses_as_expected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("events/ exists")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    let expected = expectations();
+    let covered: BTreeSet<String> = expected.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(
+        on_disk, covered,
+        "every file in events/ needs an expectation here"
+    );
+
+    for (file, expect) in expected {
+        let text = std::fs::read_to_string(dir.join(file)).expect(file);
+        let payload: Value = match (serde_json::from_str(&text), &expect) {
+            (Ok(value), _) => value,
+            (Err(_), Expect::NotJson) => continue,
+            (Err(e), _) => panic!("{file}: {e}"),
+        };
+        match (classify(&payload), expect) {
+            (Ok(Trigger::ClusterChange(change)), Expect::Change(call, cluster, opens, update)) => {
+                assert_eq!(change.api_call, call, "{file}");
+                assert_eq!(change.cluster_name, cluster, "{file}");
+                assert_eq!(
+                    change.requested.as_ref().map(|r| r.endpoint_public_access),
+                    opens,
+                    "{file}"
+                );
+                assert_eq!(change.update_id.as_deref(), update, "{file}");
+                assert!(change.event_id.is_some(), "{file}: event id");
+                assert!(change.actor.principal_arn.is_some(), "{file}: actor");
+            }
+            (Ok(Trigger::Ignored(reason)), Expect::Ignored(why)) => {
+                assert!(reason.contains(why), "{file}: {reason}")
+            }
+            (Err(invalid), Expect::Invalid(why)) => {
+                assert!(invalid.0.contains(why), "{file}: {}", invalid.0)
+            }
+            (got, _) => panic!("{file}: unexpected {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_widened_list_and_the_sso_actor_are_read() {
+    let text = include_str!("../events/updateclusterconfig-widen-cidrs.json");
+    let Ok(Trigger::ClusterChange(change)) = classify(&serde_json::from_str(text).unwrap()) else {
+        panic!("a cluster change")
+    };
+    let requested = change.requested.expect("endpoint settings");
+    assert_eq!(
+        requested.public_access_cidrs,
+        vec!["203.0.113.0/24", "0.0.0.0/0"]
+    );
+    assert_eq!(
+        change.actor.session_name.as_deref(),
+        Some("jane.doe@example.com")
+    );
+    assert!(change.actor.user_agent.unwrap().contains("Terraform"));
+}

@@ -1,0 +1,725 @@
+//! The use case against `aws-smithy-mocks` on the real SDK clients: the paths
+//! real EKS takes (updates in progress with old settings, `CREATING`,
+//! `ResourceInUseException`, throttling) and the failures no emulator produces.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_eks::config::retry::RetryConfig;
+use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
+use aws_sdk_eks::operation::update_cluster_config::{
+    UpdateClusterConfigError, UpdateClusterConfigOutput,
+};
+use aws_sdk_eks::types::error::{
+    InvalidParameterException, ResourceInUseException, ResourceNotFoundException,
+};
+use aws_sdk_eks::types::{Cluster, ClusterStatus, Update, UpdateStatus, VpcConfigResponse};
+use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use eks_endpoint_guard::config::Config;
+use eks_endpoint_guard::error::GuardError;
+use eks_endpoint_guard::guard::{Deadline, Guard};
+use serde_json::Value;
+
+const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
+const OPEN_EVENT: &str = include_str!("../events/updateclusterconfig-open-public.json");
+const CLOSE_EVENT: &str = include_str!("../events/updateclusterconfig-console-close-public.json");
+const CREATE_EVENT: &str = include_str!("../events/createcluster-console-public.json");
+const OWN_EVENT: &str = include_str!("../events/updateclusterconfig-guard-own-revert.json");
+const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("ALERT_TOPIC_ARN".into(), TOPIC.into()),
+        ("GUARD_POLL_SECONDS".into(), "0.01".into()),
+        (
+            "AWS_LAMBDA_FUNCTION_NAME".into(),
+            "eks-endpoint-guard-fn".into(),
+        ),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut config = Config::from_lookup(|key| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("valid test config");
+    config.deadline_margin = Duration::from_millis(50);
+    config
+}
+
+fn cluster(status: ClusterStatus, public: bool, cidrs: &[&str], tags: &[(&str, &str)]) -> Cluster {
+    let mut builder = Cluster::builder()
+        .name("prod-eu")
+        .arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu")
+        .status(status)
+        .resources_vpc_config(
+            VpcConfigResponse::builder()
+                .endpoint_public_access(public)
+                .endpoint_private_access(!public)
+                .set_public_access_cidrs(Some(cidrs.iter().map(|c| c.to_string()).collect()))
+                .build(),
+        );
+    for (k, v) in tags {
+        builder = builder.tags(*k, *v);
+    }
+    builder.build()
+}
+
+fn described(c: Cluster) -> DescribeClusterOutput {
+    DescribeClusterOutput::builder().cluster(c).build()
+}
+
+fn update(id: &str, status: UpdateStatus) -> DescribeUpdateOutput {
+    DescribeUpdateOutput::builder()
+        .update(Update::builder().id(id).status(status).build())
+        .build()
+}
+
+fn started(id: &str) -> UpdateClusterConfigOutput {
+    UpdateClusterConfigOutput::builder()
+        .update(
+            Update::builder()
+                .id(id)
+                .status(UpdateStatus::InProgress)
+                .build(),
+        )
+        .build()
+}
+
+/// Records every published message.
+#[derive(Clone, Default)]
+struct Inbox(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Inbox {
+    fn rule(&self) -> Rule {
+        let inbox = self.clone();
+        mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
+            let mut sent = inbox.0.lock().unwrap();
+            sent.push((
+                req.subject().unwrap_or_default().to_string(),
+                req.message().unwrap_or_default().to_string(),
+            ));
+            PublishOutput::builder()
+                .message_id(format!("m-{}", sent.len()))
+                .build()
+        })
+    }
+
+    fn findings(&self) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, message)| {
+                let views: Value = serde_json::from_str(message).expect("message is JSON");
+                serde_json::from_str(views["sqs"].as_str().expect("sqs view")).expect("finding")
+            })
+            .collect()
+    }
+}
+
+fn eks_client(rules: &[&Rule]) -> aws_sdk_eks::Client {
+    mock_client!(aws_sdk_eks, RuleMode::MatchAny, rules, |c| c.retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(1))
+    ))
+}
+
+fn sns_client(rules: &[&Rule]) -> aws_sdk_sns::Client {
+    mock_client!(aws_sdk_sns, RuleMode::MatchAny, rules, |c| c
+        .retry_config(RetryConfig::disabled()))
+}
+
+async fn run(guard: &Guard, event: &str, deadline: Duration) -> Result<Value, GuardError> {
+    let payload: Value = serde_json::from_str(event).unwrap();
+    guard
+        .handle(&payload, Deadline::after(deadline))
+        .await
+        .map(|answer| serde_json::to_value(answer).unwrap())
+}
+
+/// The update the event started is `InProgress` for a while and the cluster
+/// stays `ACTIVE`, still describing its OLD (private) settings; the new public
+/// settings appear only when the update is done. The guard must wait for the
+/// update and only then read and revert.
+#[tokio::test]
+async fn waits_for_the_event_update_then_reads_and_reverts() {
+    let update_done = Arc::new(AtomicBool::new(false));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let describe_update = {
+        let (done, polls) = (update_done.clone(), polls.clone());
+        mock!(aws_sdk_eks::Client::describe_update)
+            .match_requests(|r| r.update_id() == Some(EVENT_UPDATE_ID))
+            .then_compute_output(move |_| {
+                if polls.fetch_add(1, Ordering::SeqCst) >= 3 {
+                    done.store(true, Ordering::SeqCst);
+                    update(EVENT_UPDATE_ID, UpdateStatus::Successful)
+                } else {
+                    update(EVENT_UPDATE_ID, UpdateStatus::InProgress)
+                }
+            })
+    };
+    let describe_cluster = {
+        let done = update_done.clone();
+        mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
+            if done.load(Ordering::SeqCst) {
+                described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[]))
+            } else {
+                described(cluster(ClusterStatus::Active, false, &["0.0.0.0/0"], &[]))
+            }
+        })
+    };
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
+        .match_requests(|r| {
+            let vpc = r.resources_vpc_config().expect("endpoint settings only");
+            r.logging().is_none()
+                && vpc.endpoint_public_access() == Some(false)
+                && vpc.endpoint_private_access() == Some(true)
+                && vpc.public_access_cidrs().is_empty()
+        })
+        .then_output(|| started("revert-1"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(answer["updateId"], "revert-1");
+    assert_eq!(describe_update.num_calls(), 4, "polled until Successful");
+    assert_eq!(revert.num_calls(), 1);
+    let findings = inbox.findings();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["outcome"], "reverted");
+    assert_eq!(findings[0]["found"]["endpointPublicAccess"], true);
+    assert_eq!(findings[0]["action"]["updateId"], "revert-1");
+    assert_eq!(findings[0]["actor"]["sessionName"], "jane.doe@example.com");
+}
+
+/// Someone closes the endpoint; while their update runs, EKS still describes
+/// the old public settings. Reading early would revert a compliant change.
+#[tokio::test]
+async fn stale_settings_during_an_update_are_never_judged() {
+    let update_done = Arc::new(AtomicBool::new(false));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let describe_update = {
+        let (done, polls) = (update_done.clone(), polls.clone());
+        mock!(aws_sdk_eks::Client::describe_update).then_compute_output(move |r| {
+            let id = r.update_id().unwrap_or_default().to_string();
+            if polls.fetch_add(1, Ordering::SeqCst) >= 2 {
+                done.store(true, Ordering::SeqCst);
+                update(&id, UpdateStatus::Successful)
+            } else {
+                update(&id, UpdateStatus::InProgress)
+            }
+        })
+    };
+    let describe_cluster = {
+        let done = update_done.clone();
+        mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
+            if done.load(Ordering::SeqCst) {
+                described(cluster(ClusterStatus::Active, false, &["0.0.0.0/0"], &[]))
+            } else {
+                // UPDATING, still describing the old public settings.
+                described(cluster(ClusterStatus::Updating, true, &["0.0.0.0/0"], &[]))
+            }
+        })
+    };
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, CLOSE_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "compliant");
+    assert_eq!(revert.num_calls(), 0);
+    assert!(
+        inbox.findings().is_empty(),
+        "no alert for a compliant change"
+    );
+}
+
+/// A new cluster is `CREATING` for a long time; no update can be listed as
+/// running, yet the guard must wait for `ACTIVE` before it can revert.
+#[tokio::test]
+async fn waits_out_creating_then_reverts() {
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .sequence()
+        .output(|| described(cluster(ClusterStatus::Creating, true, &["0.0.0.0/0"], &[])))
+        .times(4)
+        .output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
+        .repeatedly()
+        .build();
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
+        .then_output(|| ListUpdatesOutput::builder().build());
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-2"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_cluster, &list_updates, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, CREATE_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(describe_cluster.num_calls(), 5);
+    assert_eq!(
+        list_updates.num_calls(),
+        5,
+        "update check before every read"
+    );
+    assert_eq!(revert.num_calls(), 1);
+    assert_eq!(inbox.findings()[0]["trigger"]["apiCall"], "CreateCluster");
+}
+
+/// Between the read and the revert someone starts another update: EKS answers
+/// `ResourceInUseException`. The guard waits for that update, re-reads,
+/// re-decides and reverts.
+#[tokio::test]
+async fn resource_in_use_on_the_revert_waits_and_retries() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .sequence()
+        .output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful))
+        .output(|| update("other", UpdateStatus::InProgress))
+        .times(2)
+        .output(|| update("other", UpdateStatus::Successful))
+        .repeatedly()
+        .build();
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates).then_output(|| {
+        ListUpdatesOutput::builder()
+            .update_ids(EVENT_UPDATE_ID)
+            .update_ids("other")
+            .build()
+    });
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
+        .sequence()
+        .error(|| {
+            UpdateClusterConfigError::ResourceInUseException(
+                ResourceInUseException::builder()
+                    .message("Cannot EndpointAccessUpdate because cluster prod-eu currently has update other in progress")
+                    .build(),
+            )
+        })
+        .output(|| started("revert-3"))
+        .build();
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &list_updates, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(answer["updateId"], "revert-3");
+    assert_eq!(revert.num_calls(), 2);
+    assert!(list_updates.num_calls() >= 2, "waited on the other update");
+    assert_eq!(inbox.findings().len(), 1);
+}
+
+/// Throttling beyond the SDK's own retries: the guard keeps polling within
+/// the deadline, and the revert still happens.
+#[tokio::test]
+async fn throttling_bursts_are_outlasted() {
+    let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .sequence()
+        .http_status(429, Some(throttled.to_string()))
+        .times(7)
+        .output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
+        .repeatedly()
+        .build();
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .sequence()
+        .http_status(503, None)
+        .times(4)
+        .output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful))
+        .repeatedly()
+        .build();
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
+        .sequence()
+        .http_status(
+            500,
+            Some(r#"{"__type":"ServerException","message":"boom"}"#.into()),
+        )
+        .times(2)
+        .output(|| started("revert-4"))
+        .build();
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_cluster, &describe_update, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(describe_cluster.num_calls(), 8);
+    assert_eq!(revert.num_calls(), 3, "SDK retried the 5xx");
+    assert_eq!(inbox.findings().len(), 1);
+}
+
+/// An update that never ends: the guard gives up before the deadline with an
+/// error saying so, without reverting or alerting, so Lambda retries later.
+#[tokio::test]
+async fn deadline_expiring_mid_wait_fails_the_invocation() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::InProgress));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let err = run(&guard, OPEN_EVENT, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type(), "DeadlineExceeded");
+    assert!(err.to_string().contains("InProgress"), "{err}");
+    assert!(describe_update.num_calls() > 1);
+    assert_eq!(
+        describe_cluster.num_calls(),
+        0,
+        "settings are never read while an update runs"
+    );
+    assert_eq!(revert.num_calls(), 0);
+    assert!(inbox.findings().is_empty());
+}
+
+/// SNS down: the revert is done first, then the invocation fails so that
+/// Lambda retries; the retry (cluster now compliant) still sends the alert.
+#[tokio::test]
+async fn sns_outage_fails_after_the_revert_and_the_retry_alerts() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update).then_compute_output(|r| {
+        update(r.update_id().unwrap_or_default(), UpdateStatus::Successful)
+    });
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
+        .then_output(|| ListUpdatesOutput::builder().update_ids("revert-5").build());
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .sequence()
+        .output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
+        // On the retry the revert has taken effect.
+        .output(|| described(cluster(ClusterStatus::Active, false, &["0.0.0.0/0"], &[])))
+        .repeatedly()
+        .build();
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-5"));
+    let sns_down = mock!(aws_sdk_sns::Client::publish)
+        .sequence()
+        .http_status(503, None)
+        .build();
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let eks = eks_client(&[&describe_update, &list_updates, &describe_cluster, &revert]);
+
+    let first = Guard::new(config(&[]), eks.clone(), sns_client(&[&sns_down]));
+    let err = run(&first, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "AlertNotSent");
+    assert!(
+        err.to_string().contains("revert-5"),
+        "the error says what was done: {err}"
+    );
+    assert_eq!(revert.num_calls(), 1, "reverted before alerting");
+
+    let retry = Guard::new(config(&[]), eks, sns_client(&[&publish]));
+    let answer = run(&retry, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "already-compliant");
+    assert_eq!(revert.num_calls(), 1, "no second revert");
+    let findings = inbox.findings();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["requested"]["endpointPublicAccess"], true);
+}
+
+#[tokio::test]
+async fn exempt_cluster_is_reported_never_changed() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        described(cluster(
+            ClusterStatus::Active,
+            true,
+            &["0.0.0.0/0"],
+            &[("eks-endpoint-guard/exempt", "true")],
+        ))
+    });
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "exempt");
+    assert_eq!(revert.num_calls(), 0);
+    assert_eq!(inbox.findings()[0]["outcome"], "exempt");
+}
+
+#[tokio::test]
+async fn report_mode_alerts_what_it_would_do() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        described(cluster(
+            ClusterStatus::Active,
+            true,
+            &["203.0.113.0/24", "0.0.0.0/0"],
+            &[],
+        ))
+    });
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[
+            ("GUARD_MODE", "report"),
+            ("ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24"),
+        ]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "would-revert");
+    assert_eq!(revert.num_calls(), 0);
+    let finding = &inbox.findings()[0];
+    assert_eq!(finding["action"]["fix"], "publicAccessCidrs=203.0.113.0/24");
+    assert_eq!(finding["violation"]["disallowedCidrs"][0], "0.0.0.0/0");
+}
+
+/// With allowed ranges the revert sends only the CIDR list, cut back.
+#[tokio::test]
+async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
+        described(cluster(
+            ClusterStatus::Active,
+            true,
+            &["203.0.113.0/24", "0.0.0.0/0"],
+            &[],
+        ))
+    });
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
+        .match_requests(|r| {
+            let vpc = r.resources_vpc_config().expect("endpoint settings");
+            vpc.public_access_cidrs() == ["203.0.113.0/24"]
+                && vpc.endpoint_public_access().is_none()
+                && vpc.endpoint_private_access().is_none()
+        })
+        .then_output(|| started("revert-6"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[("ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24")]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(
+        &guard,
+        include_str!("../events/updateclusterconfig-widen-cidrs.json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(revert.num_calls(), 1);
+    assert_eq!(
+        inbox.findings()[0]["action"]["resulting"]["publicAccessCidrs"][0],
+        "203.0.113.0/24"
+    );
+}
+
+/// EKS refuses the revert as a no-op: the cluster complied after all.
+#[tokio::test]
+async fn already_at_desired_configuration_is_success() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_error(|| {
+        UpdateClusterConfigError::InvalidParameterException(
+            InvalidParameterException::builder()
+                .message("Cluster is already at the desired configuration with endpointPrivateAccess: true , endpointPublicAccess: false, and Public Endpoint Restrictions: [0.0.0.0/0]")
+                .build(),
+        )
+    });
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "already-compliant");
+    assert_eq!(revert.num_calls(), 1);
+    assert_eq!(inbox.findings()[0]["outcome"], "already-compliant");
+}
+
+#[tokio::test]
+async fn deleted_cluster_is_logged_and_succeeds() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_error(|| {
+        DescribeClusterError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("No cluster found")
+                .build(),
+        )
+    });
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "cluster-gone");
+    assert!(inbox.findings().is_empty());
+}
+
+/// The guard's own revert comes back: no EKS call, no alert.
+#[tokio::test]
+async fn own_revert_causes_nothing() {
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_cluster]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, OWN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "own-change");
+    assert_eq!(describe_cluster.num_calls(), 0);
+    assert!(inbox.findings().is_empty());
+}
+
+/// An event that only looks like the guard's (same session name) but asks
+/// for a public endpoint is judged like any other.
+#[tokio::test]
+async fn look_alike_session_opening_the_endpoint_is_not_skipped() {
+    let event = OWN_EVENT
+        .replace("\"value\": \"false\"", "\"value\": \"true\"")
+        .replace(
+            "\"endpointPublicAccess\": false",
+            "\"endpointPublicAccess\": true",
+        );
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("r"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(&guard, &event, Duration::from_secs(10)).await.unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(revert.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn access_denied_on_the_revert_fails_with_the_reason() {
+    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
+        .sequence()
+        .http_status(
+            403,
+            Some(r#"{"__type":"AccessDeniedException","message":"not authorized to perform eks:UpdateClusterConfig"}"#.into()),
+        )
+        .build();
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_update, &describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let err = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type(), "EksError");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+    assert_eq!(revert.num_calls(), 1, "not retried");
+}
