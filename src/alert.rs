@@ -515,3 +515,174 @@ pub async fn publish(
         .map_err(|e| DisplayErrorContext(&e).to_string())?;
     Ok(output.message_id().unwrap_or_default().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ApiCall, ClusterChange};
+    use crate::policy::{EndpointFix, Policy, decide};
+
+    fn change(name: &str) -> ClusterChange {
+        ClusterChange {
+            api_call: ApiCall::UpdateClusterConfig,
+            cluster_name: name.to_string(),
+            cluster_arn: None,
+            requested: Some(open()),
+            update_id: Some("u-1".into()),
+            actor: Actor {
+                identity_type: Some("AssumedRole".into()),
+                principal_arn: Some("arn:aws:sts::111122223333:assumed-role/Admin/jane".into()),
+                role_arn: Some("arn:aws:iam::111122223333:role/Admin".into()),
+                session_name: Some("jane".into()),
+                account_id: Some("111122223333".into()),
+                invoked_by: None,
+                source_ip: Some("198.51.100.23".into()),
+                user_agent: Some("aws-cli/2.22.0".into()),
+            },
+            event_id: Some("ev-1".into()),
+            event_time: Some("2026-11-23T06:00:01Z".into()),
+            account: "111122223333".into(),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    fn open() -> EndpointAccess {
+        EndpointAccess {
+            endpoint_public_access: true,
+            endpoint_private_access: false,
+            public_access_cidrs: vec!["0.0.0.0/0".into()],
+        }
+    }
+
+    fn reverted(name: &str) -> Finding {
+        let found = open();
+        let (action, verdict) = decide(
+            &Policy::default(),
+            Mode::Enforce,
+            false,
+            Some(&found),
+            &found,
+        );
+        finding(
+            &change(name),
+            Judged {
+                cluster_arn: None,
+                status: "ACTIVE",
+                found: &found,
+                verdict: &verdict,
+                action: &action,
+            },
+            Mode::Enforce,
+            &Acted {
+                update_id: Some("rev-9".into()),
+                was_already_desired: false,
+            },
+        )
+    }
+
+    #[test]
+    fn the_finding_carries_everything_a_responder_needs() {
+        let f = reverted("prod-eu");
+        assert_eq!(f.outcome, "reverted");
+        assert_eq!(
+            f.cluster.arn,
+            "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu"
+        );
+        assert_eq!(f.action.update_id.as_deref(), Some("rev-9"));
+        assert_eq!(
+            f.action
+                .resulting
+                .as_ref()
+                .map(|r| r.endpoint_public_access),
+            Some(false)
+        );
+        assert!(
+            f.links
+                .cluster_console
+                .contains("eu-west-1.console.aws.amazon.com/eks")
+        );
+        assert!(
+            f.links
+                .cloudtrail_event
+                .as_deref()
+                .unwrap()
+                .ends_with("#/events/ev-1")
+        );
+        assert_eq!(
+            f.action.fix.as_deref(),
+            Some(EndpointFix::ClosePublicEndpoint.describe().as_str())
+        );
+    }
+
+    #[test]
+    fn every_protocol_gets_its_view() {
+        let f = reverted("prod-eu");
+        let views: serde_json::Value = serde_json::from_str(&message(&f).unwrap()).unwrap();
+        for key in ["default", "sqs", "lambda", "email", "https"] {
+            assert!(views[key].is_string(), "{key} view missing");
+        }
+        let machine: serde_json::Value =
+            serde_json::from_str(views["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(machine["schema"], FINDING_SCHEMA);
+        assert_eq!(machine["actor"]["sourceIp"], "198.51.100.23");
+
+        let email = views["email"].as_str().unwrap();
+        for needle in [
+            "prod-eu",
+            "arn:aws:sts::111122223333:assumed-role/Admin/jane",
+            "session jane",
+            "198.51.100.23",
+            "aws-cli/2.22.0",
+            "ev-1",
+            "rev-9",
+            "111122223333",
+            "eu-west-1",
+            "#/events/ev-1",
+        ] {
+            assert!(email.contains(needle), "email lacks {needle}:\n{email}");
+        }
+
+        let chat: serde_json::Value =
+            serde_json::from_str(views["https"].as_str().unwrap()).unwrap();
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert!(
+            chat["content"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("prod-eu")
+        );
+        assert!(
+            chat["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("jane")
+        );
+    }
+
+    #[test]
+    fn subject_names_cluster_and_outcome_within_100_characters() {
+        let short = subject(&reverted("prod-eu"));
+        assert!(
+            short.contains("prod-eu") && short.contains("Reverted"),
+            "{short}"
+        );
+        let long_name = "a".repeat(100);
+        let long = subject(&reverted(&long_name));
+        assert!(long.len() <= MAX_SUBJECT_LEN, "{} characters", long.len());
+        assert!(long.starts_with("[EKS guard] Reverted"));
+    }
+
+    #[test]
+    fn attributes_allow_filter_policies() {
+        let names: Vec<(&str, String)> = attributes(&reverted("prod-eu"));
+        for (key, value) in [
+            ("action", "reverted"),
+            ("account", "111122223333"),
+            ("region", "eu-west-1"),
+            ("cluster", "prod-eu"),
+        ] {
+            assert!(names.contains(&(key, value.to_string())), "{key}");
+        }
+    }
+}
