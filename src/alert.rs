@@ -57,9 +57,10 @@ pub struct ClusterRef {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Trigger {
-    /// `cloudtrail`.
+    /// `cloudtrail` or `sweep`.
     pub source: &'static str,
-    pub api_call: Option<&'static str>,
+    /// The API call (`CreateCluster`, `UpdateClusterConfig`) or `sweep`.
+    pub api_call: &'static str,
     pub event_id: Option<String>,
     pub event_time: Option<String>,
 }
@@ -228,8 +229,8 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             status: status.to_string(),
         },
         trigger: Trigger {
-            source: "cloudtrail",
-            api_call: Some(change.api_call.as_str()),
+            source: change.origin.source(),
+            api_call: change.origin.label(),
             event_id: change.event_id.clone(),
             event_time: change.event_time.clone(),
         },
@@ -345,11 +346,18 @@ pub fn email_text(finding: &Finding) -> String {
         format!("Region:       {}", finding.cluster.region),
         format!("Status:       {}", finding.cluster.status),
         String::new(),
-        format!(
-            "Call:         {} at {}",
-            finding.trigger.api_call.unwrap_or(unknown),
-            finding.trigger.event_time.as_deref().unwrap_or(unknown)
-        ),
+        if finding.trigger.source == "sweep" {
+            format!(
+                "Found by:     the scheduled sweep at {} (no actor is known)",
+                finding.trigger.event_time.as_deref().unwrap_or(unknown)
+            )
+        } else {
+            format!(
+                "Call:         {} at {}",
+                finding.trigger.api_call,
+                finding.trigger.event_time.as_deref().unwrap_or(unknown)
+            )
+        },
         format!("Who:          {}", who(&finding.actor)),
         format!(
             "Source IP:    {}",
@@ -519,12 +527,12 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ApiCall, ClusterChange};
+    use crate::event::{ApiCall, ClusterChange, Origin};
     use crate::policy::{EndpointFix, Policy, decide};
 
     fn change(name: &str) -> ClusterChange {
         ClusterChange {
-            api_call: ApiCall::UpdateClusterConfig,
+            origin: Origin::CloudTrail(ApiCall::UpdateClusterConfig),
             cluster_name: name.to_string(),
             cluster_arn: None,
             requested: Some(open()),

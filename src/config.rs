@@ -34,6 +34,16 @@ pub struct Config {
     /// Time kept back from the invocation deadline to publish the alert and
     /// answer the Runtime API.
     pub deadline_margin: Duration,
+    /// Central layout: the role assumed in member accounts. `None`: single account.
+    pub remediation_role_name: Option<String>,
+    /// Central layout: the member accounts the sweep walks besides its own.
+    pub sweep_accounts: Vec<String>,
+    /// How many clusters the sweep judges at a time.
+    pub sweep_concurrency: usize,
+    /// The sweep starts a cluster only with this much time left: the worst
+    /// case of its calls (each bounded by the SDK operation time-out) plus the
+    /// alert, so a revert is never cut off before its alert.
+    pub sweep_cluster_budget: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +114,60 @@ impl Config {
             own_session_names.push(function_name);
         }
 
+        let remediation_role_name = value("REMEDIATION_ROLE_NAME");
+        if let Some(role) = &remediation_role_name {
+            let valid = role.len() <= 64
+                && role
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    variable: "REMEDIATION_ROLE_NAME",
+                    problem: format!("`{role}` is not an IAM role name"),
+                });
+            }
+        }
+
+        let sweep_accounts = value("SWEEP_ACCOUNTS")
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|account| {
+                        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+                            Ok(account.to_string())
+                        } else {
+                            Err(ConfigError::Invalid {
+                                variable: "SWEEP_ACCOUNTS",
+                                problem: format!("`{account}` is not a 12-digit account id"),
+                            })
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        if !sweep_accounts.is_empty() && remediation_role_name.is_none() {
+            return Err(ConfigError::Invalid {
+                variable: "SWEEP_ACCOUNTS",
+                problem: "member accounts can only be swept with REMEDIATION_ROLE_NAME set"
+                    .to_string(),
+            });
+        }
+
+        let sweep_concurrency = match value("SWEEP_CONCURRENCY") {
+            None => 4,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=16).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "SWEEP_CONCURRENCY",
+                        problem: format!("`{text}` is not a whole number from 1 to 16"),
+                    });
+                }
+            },
+        };
+
         Ok(Config {
             alert_topic_arn,
             mode,
@@ -114,6 +178,10 @@ impl Config {
             own_session_names,
             poll_interval: Duration::from_secs_f64(poll_seconds),
             deadline_margin: Duration::from_secs(10),
+            remediation_role_name,
+            sweep_accounts,
+            sweep_concurrency,
+            sweep_cluster_budget: Duration::from_secs(150),
         })
     }
 }
@@ -182,12 +250,21 @@ mod tests {
             ("ALLOWED_PUBLIC_CIDRS", " 203.0.113.0/24, 2001:db8::/32 ,"),
             ("EXEMPT_TAG_KEY", "security/exempt"),
             ("GUARD_POLL_SECONDS", "0.05"),
+            ("REMEDIATION_ROLE_NAME", "eks-endpoint-guard-remediation"),
+            ("SWEEP_ACCOUNTS", "111122223333, 444455556666"),
+            ("SWEEP_CONCURRENCY", "8"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::Report);
         assert_eq!(c.policy.allowed_public_cidrs.len(), 2);
         assert_eq!(c.exempt_tag_key, "security/exempt");
         assert_eq!(c.poll_interval, Duration::from_millis(50));
+        assert_eq!(
+            c.remediation_role_name.as_deref(),
+            Some("eks-endpoint-guard-remediation")
+        );
+        assert_eq!(c.sweep_accounts, vec!["111122223333", "444455556666"]);
+        assert_eq!(c.sweep_concurrency, 8);
     }
 
     #[test]
@@ -202,6 +279,10 @@ mod tests {
             ),
             (("ALLOWED_PUBLIC_CIDRS", "office"), "ALLOWED_PUBLIC_CIDRS"),
             (("GUARD_POLL_SECONDS", "0"), "GUARD_POLL_SECONDS"),
+            (("REMEDIATION_ROLE_NAME", "role/x"), "REMEDIATION_ROLE_NAME"),
+            (("SWEEP_ACCOUNTS", "1234"), "SWEEP_ACCOUNTS"),
+            (("SWEEP_ACCOUNTS", "123456789012"), "SWEEP_ACCOUNTS"),
+            (("SWEEP_CONCURRENCY", "0"), "SWEEP_CONCURRENCY"),
         ];
         for ((key, bad), variable) in cases {
             let mut pairs = vec![("ALERT_TOPIC_ARN", TOPIC)];

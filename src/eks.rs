@@ -335,3 +335,154 @@ impl HttpStatus for aws_sdk_eks::config::http::HttpResponse {
         self.status().as_u16()
     }
 }
+
+impl Eks {
+    /// Every cluster name of the region, all pages.
+    pub async fn list_clusters(&self) -> Result<Vec<String>, EksFailure> {
+        let mut names = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_clusters()
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|err| classify(err, |_| None))?;
+            names.extend(page.clusters().iter().cloned());
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => return Ok(names),
+            }
+        }
+    }
+}
+
+/// EKS clients per account.
+///
+/// In the single-account layout every call uses the function's own role. In
+/// the central layout, a cluster of another account is reached through
+/// `arn:<partition>:iam::<account>:role/<REMEDIATION_ROLE_NAME>`, assumed with
+/// the session name `eks-endpoint-guard` (so the member account's CloudTrail
+/// names the guard). Credentials are cached and refreshed by the provider;
+/// clients are kept per account for the life of the execution environment.
+pub struct EksClients {
+    home: Eks,
+    cross_account: Option<CrossAccount>,
+}
+
+struct CrossAccount {
+    sdk: aws_config::SdkConfig,
+    role_name: String,
+    clients: std::sync::Mutex<HashMap<String, Eks>>,
+}
+
+impl EksClients {
+    /// Every account is reached with this client.
+    pub fn single(client: aws_sdk_eks::Client) -> EksClients {
+        EksClients {
+            home: Eks::new(client),
+            cross_account: None,
+        }
+    }
+
+    /// Other accounts are reached by assuming `role_name` in them.
+    pub fn cross_account(sdk: &aws_config::SdkConfig, role_name: &str) -> EksClients {
+        EksClients {
+            home: Eks::new(aws_sdk_eks::Client::new(sdk)),
+            cross_account: Some(CrossAccount {
+                sdk: sdk.clone(),
+                role_name: role_name.to_string(),
+                clients: std::sync::Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The client for clusters of `account`. `home` is the function's own
+    /// account and partition (from its ARN); when it is unknown, or equal to
+    /// `account`, no role is assumed.
+    pub async fn for_account(&self, account: &str, home: Option<&AccountRef>) -> Eks {
+        let (Some(cross), Some(home)) = (&self.cross_account, home) else {
+            return self.home.clone();
+        };
+        if home.account == account {
+            return self.home.clone();
+        }
+        if let Some(eks) = cross.lock().get(account) {
+            return eks.clone();
+        }
+        let role_arn = format!(
+            "arn:{}:iam::{account}:role/{}",
+            home.partition, cross.role_name
+        );
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name(crate::config::GUARD_NAME)
+            .configure(&cross.sdk)
+            .build()
+            .await;
+        let config = aws_sdk_eks::config::Builder::from(&cross.sdk)
+            .credentials_provider(provider)
+            .build();
+        let eks = Eks::new(aws_sdk_eks::Client::from_conf(config));
+        cross.lock().insert(account.to_string(), eks.clone());
+        eks
+    }
+}
+
+impl CrossAccount {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Eks>> {
+        // A poisoned map of clients is still a map of valid clients.
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An account and its partition, as read from an ARN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRef {
+    pub partition: String,
+    pub account: String,
+}
+
+impl AccountRef {
+    /// From any ARN: `arn:<partition>:<service>:<region>:<account>:...`.
+    pub fn from_arn(arn: &str) -> Option<AccountRef> {
+        let mut parts = arn.split(':');
+        let (Some("arn"), Some(partition), _, _, Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        (!partition.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| AccountRef {
+            partition: partition.to_string(),
+            account: account.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_and_partition_come_from_the_function_arn() {
+        assert_eq!(
+            AccountRef::from_arn("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:guard"),
+            Some(AccountRef {
+                partition: "aws-us-gov".into(),
+                account: "123456789012".into()
+            })
+        );
+        assert_eq!(AccountRef::from_arn(""), None);
+        assert_eq!(
+            AccountRef::from_arn("arn:aws:lambda:us-east-1:12345:function:x"),
+            None
+        );
+    }
+}

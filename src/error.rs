@@ -26,6 +26,22 @@ pub enum GuardError {
         waiting_for: String,
     },
 
+    /// The sweep found the cluster busy and does not wait: left for the next sweep.
+    #[error("cluster {cluster} is busy ({waiting_for}); left for the next sweep")]
+    Busy {
+        cluster: String,
+        waiting_for: String,
+    },
+
+    /// Some clusters of a sweep failed (the others were judged): fail, so the
+    /// sweep runs again and unsent alerts are sent.
+    #[error("sweep incomplete: {failed} of {seen} clusters failed; first: {first}")]
+    SweepIncomplete {
+        failed: usize,
+        seen: usize,
+        first: String,
+    },
+
     /// EKS refused in a way retrying will not fix (access denied, say), or
     /// kept failing until the deadline.
     #[error("EKS {operation} for cluster {cluster} failed: {failure}")]
@@ -53,6 +69,8 @@ impl GuardError {
             GuardError::DeadlineExceeded { .. } => "DeadlineExceeded",
             GuardError::Eks { .. } => "EksError",
             GuardError::AlertNotSent { .. } => "AlertNotSent",
+            GuardError::Busy { .. } => "Busy",
+            GuardError::SweepIncomplete { .. } => "SweepIncomplete",
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::policy::{EndpointAccess, MAX_PUBLIC_ACCESS_CIDRS, OPEN_TO_THE_INTERNE
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const EKS_SOURCE: &str = "aws.eks";
 pub const EKS_EVENT_SOURCE: &str = "eks.amazonaws.com";
+pub const SCHEDULE_SOURCE: &str = "aws.events";
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
 
 /// The EKS calls that can open an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,6 +32,33 @@ impl ApiCall {
         match self {
             ApiCall::CreateCluster => "CreateCluster",
             ApiCall::UpdateClusterConfig => "UpdateClusterConfig",
+        }
+    }
+}
+
+/// What brought a cluster to the guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A CloudTrail record of this call.
+    CloudTrail(ApiCall),
+    /// The scheduled sweep: no call, no actor.
+    Sweep,
+}
+
+impl Origin {
+    /// `cloudtrail` or `sweep`.
+    pub fn source(self) -> &'static str {
+        match self {
+            Origin::CloudTrail(_) => "cloudtrail",
+            Origin::Sweep => "sweep",
+        }
+    }
+
+    /// The API call, or `sweep`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Origin::CloudTrail(call) => call.as_str(),
+            Origin::Sweep => "sweep",
         }
     }
 }
@@ -53,7 +82,7 @@ pub struct Actor {
 /// A successful EKS call that may have opened a cluster's endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterChange {
-    pub api_call: ApiCall,
+    pub origin: Origin,
     pub cluster_name: String,
     /// The cluster ARN named in the response, when there is one.
     pub cluster_arn: Option<String>,
@@ -70,10 +99,19 @@ pub struct ClusterChange {
     pub region: String,
 }
 
+/// A scheduled sweep: judge every cluster of the region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepRequest {
+    pub account: String,
+    pub region: String,
+    pub time: Option<String>,
+}
+
 /// What an invocation payload is, for the guard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
     ClusterChange(Box<ClusterChange>),
+    Sweep(SweepRequest),
     /// Not for the guard, or nothing to do; the reason says why.
     Ignored(String),
 }
@@ -120,6 +158,18 @@ pub fn classify(payload: &Value) -> Result<Trigger, InvalidEvent> {
     }
     let envelope: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
         .map_err(|e| InvalidEvent(format!("malformed EventBridge envelope: {e}")))?;
+    if envelope.source == SCHEDULE_SOURCE && envelope.detail_type == SCHEDULE_DETAIL_TYPE {
+        return match (envelope.account, envelope.region) {
+            (Some(account), Some(region)) => Ok(Trigger::Sweep(SweepRequest {
+                account,
+                region,
+                time: envelope.time.map(|t| t.to_rfc3339()),
+            })),
+            _ => Err(InvalidEvent(
+                "the scheduled event names no account or region".to_string(),
+            )),
+        };
+    }
     if envelope.source != EKS_SOURCE || envelope.detail_type != CLOUDTRAIL_DETAIL_TYPE {
         return Ok(Trigger::Ignored(format!(
             "event from {} ({}) is not an EKS API call",
@@ -221,7 +271,7 @@ fn classify_record(
         .map(str::to_string);
 
     Ok(Trigger::ClusterChange(Box::new(ClusterChange {
-        api_call,
+        origin: Origin::CloudTrail(api_call),
         cluster_name: cluster_name.to_string(),
         cluster_arn,
         requested,

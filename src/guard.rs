@@ -19,6 +19,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -26,9 +27,9 @@ use tracing::{info, warn};
 
 use crate::alert::{self, Acted, Judged};
 use crate::config::Config;
-use crate::eks::{ClusterState, Eks, EksFailure, RevertStarted};
+use crate::eks::{AccountRef, ClusterState, Eks, EksClients, EksFailure, RevertStarted};
 use crate::error::GuardError;
-use crate::event::{ClusterChange, Trigger, classify};
+use crate::event::{Actor, ClusterChange, Origin, SweepRequest, Trigger, classify};
 use crate::policy::{Action, decide, evaluate};
 
 /// When the invocation must have answered.
@@ -55,6 +56,61 @@ impl Deadline {
     }
 }
 
+/// What the guard knows about one invocation besides its payload.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub deadline: Deadline,
+    /// The function's own ARN (`Lambda-Runtime-Invoked-Function-Arn`): it
+    /// tells the function's account and partition, so the guard knows when a
+    /// cluster belongs to another account.
+    pub function_arn: String,
+}
+
+impl Invocation {
+    pub fn new(deadline: Deadline, function_arn: impl Into<String>) -> Invocation {
+        Invocation {
+            deadline,
+            function_arn: function_arn.into(),
+        }
+    }
+
+    /// An invocation whose function ARN is unknown: every cluster is taken
+    /// to be in the function's own account.
+    pub fn until(deadline: Deadline) -> Invocation {
+        Invocation::new(deadline, "")
+    }
+
+    fn home(&self) -> Option<AccountRef> {
+        AccountRef::from_arn(&self.function_arn)
+    }
+}
+
+/// Whether to wait for a busy cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// Events: wait for pending work until the deadline.
+    UntilDeadline,
+    /// The sweep: report a busy cluster as pending and move on.
+    Never,
+}
+
+/// The sweep's tally, logged in one line and returned in the answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepSummary {
+    pub accounts: usize,
+    pub seen: usize,
+    pub compliant: usize,
+    pub reverted: usize,
+    /// Report mode: violations alerted, not changed.
+    pub reported: usize,
+    pub exempt: usize,
+    /// Busy (`CREATING`, `UPDATING`, an update in progress) or not reached
+    /// before the deadline: left for the next sweep.
+    pub pending: Vec<String>,
+    pub failed: Vec<String>,
+}
+
 /// The invocation's answer (the function's response payload).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,6 +126,8 @@ pub struct Answer {
     pub update_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSummary>,
 }
 
 impl Answer {
@@ -85,23 +143,29 @@ impl Answer {
 
 pub struct Guard {
     config: Config,
-    eks: Eks,
+    eks: EksClients,
     sns: aws_sdk_sns::Client,
 }
 
 impl Guard {
+    /// A guard for one account: every EKS call uses `eks`.
     pub fn new(config: Config, eks: aws_sdk_eks::Client, sns: aws_sdk_sns::Client) -> Guard {
-        Guard {
-            config,
-            eks: Eks::new(eks),
-            sns,
-        }
+        Guard::with_clients(config, EksClients::single(eks), sns)
+    }
+
+    pub fn with_clients(config: Config, eks: EksClients, sns: aws_sdk_sns::Client) -> Guard {
+        Guard { config, eks, sns }
     }
 
     /// Handles one invocation payload.
-    pub async fn handle(&self, payload: &Value, deadline: Deadline) -> Result<Answer, GuardError> {
+    pub async fn handle(
+        &self,
+        payload: &Value,
+        invocation: &Invocation,
+    ) -> Result<Answer, GuardError> {
         let change = match classify(payload) {
             Ok(Trigger::ClusterChange(change)) => change,
+            Ok(Trigger::Sweep(request)) => return self.sweep(&request, invocation).await,
             Ok(Trigger::Ignored(reason)) => {
                 info!(action = "ignored", reason = %reason, "decision");
                 return Ok(Answer::new("ignored", None, reason));
@@ -111,12 +175,19 @@ impl Guard {
                 return Err(invalid.into());
             }
         };
-        self.handle_change(&change, deadline).await
+        let home = invocation.home();
+        let eks = self.eks.for_account(&change.account, home.as_ref()).await;
+        self.judge(&eks, &change, Waiting::UntilDeadline, invocation.deadline)
+            .await
     }
 
-    async fn handle_change(
+    /// Judges one cluster: wait (or not) for pending work, read, decide,
+    /// revert, alert.
+    async fn judge(
         &self,
+        eks: &Eks,
         change: &ClusterChange,
+        waiting: Waiting,
         deadline: Deadline,
     ) -> Result<Answer, GuardError> {
         let name = change.cluster_name.as_str();
@@ -126,7 +197,7 @@ impl Guard {
                 account = %change.account,
                 region = %change.region,
                 event_id = change.event_id.as_deref().unwrap_or(""),
-                api_call = change.api_call.as_str(),
+                origin = change.origin.label(),
                 action,
                 reason,
                 "decision"
@@ -147,7 +218,7 @@ impl Guard {
         };
         let (state, action, verdict) = loop {
             let Some(state) = self
-                .wait_until_settled(name, wait_for_update.as_deref(), deadline)
+                .wait_until_settled(eks, name, wait_for_update.as_deref(), waiting, deadline)
                 .await?
             else {
                 let reason = "the cluster no longer exists";
@@ -173,7 +244,13 @@ impl Guard {
             let Action::Revert(fix) = &action else {
                 break (state, action, verdict);
             };
-            match self.eks.apply(name, fix).await {
+            if !deadline.allows(self.config.deadline_margin) {
+                return Err(GuardError::DeadlineExceeded {
+                    cluster: name.to_string(),
+                    waiting_for: "no time left to revert".to_string(),
+                });
+            }
+            match eks.apply(name, fix).await {
                 Ok(RevertStarted::Update(id)) => {
                     acted.update_id = Some(id);
                     break (state, action, verdict);
@@ -189,11 +266,18 @@ impl Guard {
                 }
                 Err(EksFailure::InUse(message)) => {
                     warn!(cluster = name, %message, "revert refused: another update runs; waiting for it");
+                    if waiting == Waiting::Never {
+                        return Err(GuardError::Busy {
+                            cluster: name.to_string(),
+                            waiting_for: message,
+                        });
+                    }
                     wait_for_update = None;
                 }
                 Err(failure) if failure.is_transient() => {
                     warn!(cluster = name, %failure, "revert failed after the SDK's retries; trying again");
-                    self.pause(name, &failure.to_string(), deadline).await?;
+                    self.pause(name, &failure.to_string(), waiting, deadline)
+                        .await?;
                 }
                 Err(failure) => {
                     return Err(GuardError::Eks {
@@ -217,6 +301,10 @@ impl Guard {
         log_decision(label, &reason);
         if action == Action::Nothing {
             return Ok(Answer::new("compliant", Some(name), reason));
+        }
+        if change.origin == Origin::Sweep && matches!(action, Action::Exempt(_)) {
+            // An exemption is alerted when it is granted (tag events), not every hour.
+            return Ok(Answer::new("exempt", Some(name), reason));
         }
 
         let finding = alert::finding(
@@ -245,6 +333,122 @@ impl Guard {
             cluster: Some(name.to_string()),
             update_id: acted.update_id,
             alert_message_id: Some(message_id),
+            sweep: None,
+        })
+    }
+
+    /// The scheduled sweep: every cluster of the region, in the function's
+    /// account and the member accounts it is told to sweep, judged without
+    /// waiting, a few at a time.
+    async fn sweep(
+        &self,
+        request: &SweepRequest,
+        invocation: &Invocation,
+    ) -> Result<Answer, GuardError> {
+        let home = invocation.home();
+        let deadline = invocation.deadline;
+        let mut accounts = vec![request.account.clone()];
+        for account in &self.config.sweep_accounts {
+            if !accounts.contains(account) {
+                accounts.push(account.clone());
+            }
+        }
+        let mut summary = SweepSummary {
+            accounts: accounts.len(),
+            ..SweepSummary::default()
+        };
+        let mut targets = Vec::new();
+        for account in &accounts {
+            let eks = self.eks.for_account(account, home.as_ref()).await;
+            match eks.list_clusters().await {
+                Ok(names) => {
+                    targets.extend(names.into_iter().map(|n| (account.clone(), eks.clone(), n)))
+                }
+                Err(failure) => summary
+                    .failed
+                    .push(format!("{account}: ListClusters failed: {failure}")),
+            }
+        }
+        summary.seen = targets.len();
+
+        let outcomes: Vec<(String, Result<Answer, GuardError>)> =
+            futures_util::stream::iter(targets)
+                .map(|(account, eks, name)| async move {
+                    let label = format!("{account}/{name}");
+                    // A cluster is only started with time for its worst case
+                    // (every call up to its SDK time-out), so a revert is
+                    // never cut off before its alert.
+                    if !deadline.allows(self.config.sweep_cluster_budget) {
+                        return (
+                            label,
+                            Err(GuardError::Busy {
+                                cluster: name,
+                                waiting_for: "not reached before the deadline".to_string(),
+                            }),
+                        );
+                    }
+                    let change = ClusterChange {
+                        origin: Origin::Sweep,
+                        cluster_name: name,
+                        cluster_arn: None,
+                        requested: None,
+                        update_id: None,
+                        actor: Actor::default(),
+                        event_id: None,
+                        event_time: request.time.clone(),
+                        account,
+                        region: request.region.clone(),
+                    };
+                    let result = self.judge(&eks, &change, Waiting::Never, deadline).await;
+                    (label, result)
+                })
+                .buffer_unordered(self.config.sweep_concurrency)
+                .collect()
+                .await;
+
+        for (label, result) in outcomes {
+            match result {
+                Ok(answer) => match answer.outcome.as_str() {
+                    "reverted" => summary.reverted += 1,
+                    "would-revert" => summary.reported += 1,
+                    "exempt" => summary.exempt += 1,
+                    _ => summary.compliant += 1,
+                },
+                Err(GuardError::Busy { waiting_for, .. })
+                | Err(GuardError::DeadlineExceeded { waiting_for, .. }) => {
+                    summary.pending.push(format!("{label}: {waiting_for}"))
+                }
+                Err(error) => summary.failed.push(format!("{label}: {error}")),
+            }
+        }
+        summary.pending.sort();
+        summary.failed.sort();
+        info!(
+            accounts = summary.accounts,
+            seen = summary.seen,
+            compliant = summary.compliant,
+            reverted = summary.reverted,
+            reported = summary.reported,
+            exempt = summary.exempt,
+            pending = summary.pending.len(),
+            failed = summary.failed.len(),
+            region = %request.region,
+            "sweep"
+        );
+        if !summary.failed.is_empty() {
+            return Err(GuardError::SweepIncomplete {
+                failed: summary.failed.len(),
+                seen: summary.seen,
+                first: summary.failed[0].clone(),
+            });
+        }
+        Ok(Answer {
+            outcome: "swept".to_string(),
+            reason: None,
+            cluster: None,
+            update_id: None,
+            alert_message_id: None,
+            sweep: Some(summary),
         })
     }
 
@@ -269,28 +473,28 @@ impl Guard {
     /// reads it. `Ok(None)`: the cluster no longer exists.
     async fn wait_until_settled(
         &self,
+        eks: &Eks,
         name: &str,
         update_id: Option<&str>,
+        waiting: Waiting,
         deadline: Deadline,
     ) -> Result<Option<ClusterState>, GuardError> {
         let mut finished_updates = HashSet::new();
         loop {
             // The update check comes first, the settings read second.
             let pending = match update_id {
-                Some(id) => self
-                    .eks
+                Some(id) => eks
                     .update_in_progress(name, id)
                     .await
                     .map(|running| running.then(|| id.to_string())),
                 None => {
-                    self.eks
-                        .any_update_in_progress(name, &mut finished_updates)
+                    eks.any_update_in_progress(name, &mut finished_updates)
                         .await
                 }
             };
             let waiting_for = match pending {
                 Ok(Some(id)) => format!("update {id} is InProgress"),
-                Ok(None) => match self.eks.describe(name).await {
+                Ok(None) => match eks.describe(name).await {
                     Ok(None) => return Ok(None),
                     Ok(Some(state)) if state.is_active() || state.is_beyond_repair() => {
                         return Ok(Some(state));
@@ -322,18 +526,25 @@ impl Guard {
                     });
                 }
             };
-            self.pause(name, &waiting_for, deadline).await?;
+            self.pause(name, &waiting_for, waiting, deadline).await?;
         }
     }
 
     /// Sleeps one poll interval, or fails when that would leave too little
-    /// time before the deadline to act and alert.
+    /// time before the deadline to act and alert (or when not to wait at all).
     async fn pause(
         &self,
         name: &str,
         waiting_for: &str,
+        waiting: Waiting,
         deadline: Deadline,
     ) -> Result<(), GuardError> {
+        if waiting == Waiting::Never {
+            return Err(GuardError::Busy {
+                cluster: name.to_string(),
+                waiting_for: waiting_for.to_string(),
+            });
+        }
         if !deadline.allows(self.config.poll_interval + self.config.deadline_margin) {
             warn!(
                 cluster = name,

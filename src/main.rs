@@ -1,7 +1,8 @@
 //! The Lambda entry point: configuration, clients, and the Runtime API loop.
 
 use eks_endpoint_guard::config::Config;
-use eks_endpoint_guard::guard::{Deadline, Guard};
+use eks_endpoint_guard::eks::EksClients;
+use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use eks_endpoint_guard::startup::{report_init_error, sdk_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -17,19 +18,18 @@ async fn main() -> Result<(), Error> {
         }
     };
     let sdk = sdk_config().await;
-    let guard = Guard::new(
-        config,
-        aws_sdk_eks::Client::new(&sdk),
-        aws_sdk_sns::Client::new(&sdk),
-    );
+    let eks = match &config.remediation_role_name {
+        Some(role) => EksClients::cross_account(&sdk, role),
+        None => EksClients::single(aws_sdk_eks::Client::new(&sdk)),
+    };
+    let guard = Guard::with_clients(config, eks, aws_sdk_sns::Client::new(&sdk));
     let guard = &guard;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        guard
-            .handle(
-                &event.payload,
-                Deadline::from_epoch_millis(event.context.deadline),
-            )
-            .await
+        let invocation = Invocation::new(
+            Deadline::from_epoch_millis(event.context.deadline),
+            event.context.invoked_function_arn,
+        );
+        guard.handle(&event.payload, &invocation).await
     }))
     .await
 }

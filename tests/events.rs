@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use eks_endpoint_guard::event::{ApiCall, Trigger, classify};
+use eks_endpoint_guard::event::{ApiCall, Origin, Trigger, classify};
 use serde_json::Value;
 
 enum Expect {
@@ -11,6 +11,7 @@ enum Expect {
     /// the public endpoint, and the update id to wait for.
     Change(ApiCall, &'static str, Option<bool>, Option<&'static str>),
     Ignored(&'static str),
+    Sweep(&'static str, &'static str),
     Invalid(&'static str),
     NotJson,
 }
@@ -108,6 +109,7 @@ fn expectations() -> Vec<(&'static str, Expect)> {
         ("ec2-instance-state-change.json", Ignored("aws.ec2")),
         ("empty-object.json", Ignored("not an EventBridge event")),
         ("malformed-json.json", NotJson),
+        ("scheduled-sweep.json", Sweep("111122223333", "eu-west-1")),
     ]
 }
 
@@ -135,7 +137,7 @@ fn every_sample_event_parses_as_expected() {
         };
         match (classify(&payload), expect) {
             (Ok(Trigger::ClusterChange(change)), Expect::Change(call, cluster, opens, update)) => {
-                assert_eq!(change.api_call, call, "{file}");
+                assert_eq!(change.origin, Origin::CloudTrail(call), "{file}");
                 assert_eq!(change.cluster_name, cluster, "{file}");
                 assert_eq!(
                     change.requested.as_ref().map(|r| r.endpoint_public_access),
@@ -148,6 +150,10 @@ fn every_sample_event_parses_as_expected() {
             }
             (Ok(Trigger::Ignored(reason)), Expect::Ignored(why)) => {
                 assert!(reason.contains(why), "{file}: {reason}")
+            }
+            (Ok(Trigger::Sweep(request)), Expect::Sweep(account, region)) => {
+                assert_eq!(request.account, account, "{file}");
+                assert_eq!(request.region, region, "{file}");
             }
             (Err(invalid), Expect::Invalid(why)) => {
                 assert!(invalid.0.contains(why), "{file}: {}", invalid.0)

@@ -21,7 +21,7 @@ use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::error::GuardError;
-use eks_endpoint_guard::guard::{Deadline, Guard};
+use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use serde_json::Value;
 
 const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
@@ -140,7 +140,7 @@ fn sns_client(rules: &[&Rule]) -> aws_sdk_sns::Client {
 async fn run(guard: &Guard, event: &str, deadline: Duration) -> Result<Value, GuardError> {
     let payload: Value = serde_json::from_str(event).unwrap();
     guard
-        .handle(&payload, Deadline::after(deadline))
+        .handle(&payload, &Invocation::until(Deadline::after(deadline)))
         .await
         .map(|answer| serde_json::to_value(answer).unwrap())
 }
