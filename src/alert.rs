@@ -35,8 +35,9 @@ pub struct Finding {
     pub actor: Actor,
     /// What the call asked for (`null` when it did not touch the endpoint).
     pub requested: Option<EndpointAccess>,
-    /// What the guard read from EKS before acting.
-    pub found: EndpointAccess,
+    /// What the guard read from EKS before acting (`null` when the cluster
+    /// could not be read: exemption alerts are sent even then).
+    pub found: Option<EndpointAccess>,
     /// Why the settings break the policy (`null` when they comply now).
     pub violation: Option<Violation>,
     /// What the guard did or would do.
@@ -236,7 +237,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         },
         actor: change.actor.clone(),
         requested: change.requested.clone(),
-        found: found.clone(),
+        found: Some(found.clone()),
         violation,
         action: action_taken,
         links: Links {
@@ -253,6 +254,69 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             }),
         },
     }
+}
+
+/// The finding for an exempt tag put on or taken off a cluster.
+///
+/// `state` is the cluster as read right after the tag call (`None` when it
+/// could not be read), so the alert tells whether the exemption covers a
+/// live violation.
+pub fn exemption_finding(
+    change: &ClusterChange,
+    tag_key: &str,
+    granted_value: Option<&str>,
+    state: Option<(&str, &EndpointAccess, &Verdict)>,
+    mode: Mode,
+) -> Finding {
+    let (outcome, description) = match granted_value {
+        Some(value) => (
+            "exemption-granted",
+            format!(
+                "exempt tag {tag_key}={value} put on the cluster: from now on the guard only reports it and never changes it"
+            ),
+        ),
+        None => (
+            "exemption-revoked",
+            format!(
+                "exempt tag {tag_key} taken off (or no longer `true`): the guard enforces the policy on this cluster again"
+            ),
+        ),
+    };
+    let verdict = state
+        .map(|(_, _, verdict)| verdict)
+        .unwrap_or(&Verdict::Compliant);
+    let mut finding = finding(
+        change,
+        Judged {
+            cluster_arn: change.cluster_arn.as_deref(),
+            status: state.map(|(status, _, _)| status).unwrap_or("UNKNOWN"),
+            found: state.map(|(_, found, _)| found).unwrap_or(&EndpointAccess {
+                endpoint_public_access: false,
+                endpoint_private_access: false,
+                public_access_cidrs: Vec::new(),
+            }),
+            verdict,
+            action: &Action::Nothing,
+        },
+        mode,
+        &Acted {
+            update_id: None,
+            was_already_desired: false,
+        },
+    );
+    finding.outcome = outcome;
+    finding.found = state.map(|(_, found, _)| found.clone());
+    finding.summary = match granted_value {
+        Some(_) => format!("Guard exemption granted on {}", change.cluster_name),
+        None => format!("Guard exemption removed from {}", change.cluster_name),
+    };
+    finding.action = ActionTaken {
+        fix: None,
+        resulting: None,
+        update_id: None,
+        description,
+    };
+    finding
 }
 
 fn partition(region: &str) -> &'static str {
@@ -279,6 +343,8 @@ pub fn subject(finding: &Finding) -> String {
         "reverted" => "[EKS guard] Reverted public endpoint",
         "would-revert" => "[EKS guard] Public endpoint (report only)",
         "exempt" => "[EKS guard] Public endpoint, exempt",
+        "exemption-granted" => "[EKS guard] Exemption GRANTED",
+        "exemption-revoked" => "[EKS guard] Exemption removed",
         _ => "[EKS guard] Public endpoint requested, compliant",
     };
     let text = format!("{prefix}: {}", finding.cluster.name);
@@ -313,6 +379,23 @@ fn describe_access(access: &EndpointAccess) -> String {
     }
 }
 
+/// One sentence on why the alert was sent.
+fn why(finding: &Finding) -> &str {
+    match (&finding.violation, finding.outcome) {
+        (Some(violation), _) => &violation.reason,
+        (None, "exemption-granted" | "exemption-revoked") => {
+            "changing the exempt tag decides whether the guard may act; the endpoint complies with the policy now"
+        }
+        (None, _) => "the call asked for settings that break the policy; the cluster complies now",
+    }
+}
+
+fn describe_found(found: Option<&EndpointAccess>) -> String {
+    found
+        .map(describe_access)
+        .unwrap_or_else(|| "unknown (the cluster could not be read)".to_string())
+}
+
 fn who(actor: &Actor) -> String {
     let principal = actor
         .principal_arn
@@ -331,14 +414,7 @@ pub fn email_text(finding: &Finding) -> String {
         finding.summary.clone(),
         String::new(),
         format!("Outcome:      {}", finding.action.description),
-        format!(
-            "Why:          {}",
-            finding
-                .violation
-                .as_ref()
-                .map(|v| v.reason.as_str())
-                .unwrap_or("the request broke the policy; the cluster complies now")
-        ),
+        format!("Why:          {}", why(finding)),
         String::new(),
         format!("Cluster:      {}", finding.cluster.name),
         format!("ARN:          {}", finding.cluster.arn),
@@ -380,7 +456,7 @@ pub fn email_text(finding: &Finding) -> String {
                 .map(describe_access)
                 .unwrap_or_else(|| "no endpoint change".to_string())
         ),
-        format!("Found:        {}", describe_access(&finding.found)),
+        format!("Found:        {}", describe_found(finding.found.as_ref())),
     ];
     if let Some(resulting) = &finding.action.resulting {
         lines.push(format!("After fix:    {}", describe_access(resulting)));
@@ -405,17 +481,13 @@ pub fn email_text(finding: &Finding) -> String {
 pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
     let emoji = match finding.outcome {
         "reverted" => ":rotating_light:",
-        "would-revert" => ":warning:",
+        "would-revert" | "exemption-granted" => ":warning:",
         _ => ":information_source:",
     };
     let mut description = format!(
         "*{}*\n{}\n*Who:* {} from {}\n*Requested:* {}\n*Found:* {}",
         finding.action.description,
-        finding
-            .violation
-            .as_ref()
-            .map(|v| v.reason.as_str())
-            .unwrap_or("the request broke the policy; the cluster complies now"),
+        why(finding),
         who(&finding.actor),
         finding.actor.source_ip.as_deref().unwrap_or("unknown"),
         finding
@@ -423,7 +495,7 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
             .as_ref()
             .map(describe_access)
             .unwrap_or_else(|| "no endpoint change".to_string()),
-        describe_access(&finding.found),
+        describe_found(finding.found.as_ref()),
     );
     description.push_str(&format!(
         "\n*Cluster:* <{}|{}> ({} / {})",
@@ -551,6 +623,7 @@ mod tests {
             event_time: Some("2026-11-23T06:00:01Z".into()),
             account: "111122223333".into(),
             region: "eu-west-1".into(),
+            tag_edit: None,
         }
     }
 

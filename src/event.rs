@@ -25,6 +25,10 @@ pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
 pub enum ApiCall {
     CreateCluster,
     UpdateClusterConfig,
+    /// Tag calls matter for the exempt tag: granting an exemption is the
+    /// quiet way around the guard.
+    TagResource,
+    UntagResource,
 }
 
 impl ApiCall {
@@ -32,8 +36,17 @@ impl ApiCall {
         match self {
             ApiCall::CreateCluster => "CreateCluster",
             ApiCall::UpdateClusterConfig => "UpdateClusterConfig",
+            ApiCall::TagResource => "TagResource",
+            ApiCall::UntagResource => "UntagResource",
         }
     }
+}
+
+/// The tags a `TagResource` sets or an `UntagResource` removes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TagEdit {
+    pub set: Vec<(String, String)>,
+    pub removed: Vec<String>,
 }
 
 /// What brought a cluster to the guard.
@@ -97,6 +110,8 @@ pub struct ClusterChange {
     pub event_time: Option<String>,
     pub account: String,
     pub region: String,
+    /// For tag calls: what they changed.
+    pub tag_edit: Option<TagEdit>,
 }
 
 /// A scheduled sweep: judge every cluster of the region.
@@ -206,6 +221,8 @@ fn classify_record(
     let api_call = match record.event_name.as_deref() {
         Some("CreateCluster") => ApiCall::CreateCluster,
         Some("UpdateClusterConfig") => ApiCall::UpdateClusterConfig,
+        Some("TagResource") => ApiCall::TagResource,
+        Some("UntagResource") => ApiCall::UntagResource,
         Some(other) => {
             return Ok(Trigger::Ignored(format!(
                 "EKS call {other} cannot change endpoint access"
@@ -239,6 +256,22 @@ fn classify_record(
             )));
         }
     };
+    let actor = actor(
+        record.user_identity.as_ref(),
+        record.source_ip_address,
+        record.user_agent,
+    );
+    if matches!(api_call, ApiCall::TagResource | ApiCall::UntagResource) {
+        return tag_change(
+            api_call,
+            request,
+            actor,
+            record.event_id,
+            record.event_time,
+            account,
+            region,
+        );
+    }
     let cluster_name = request
         .get("name")
         .or_else(|| request.get("clusterName"))
@@ -257,6 +290,7 @@ fn classify_record(
     let requested = match api_call {
         ApiCall::CreateCluster => Some(requested_at_creation(request, cluster_in_response)?),
         ApiCall::UpdateClusterConfig => requested_by_update(request, update_in_response)?,
+        ApiCall::TagResource | ApiCall::UntagResource => None,
     };
     let update_id = update_in_response
         .and_then(|u| u.get("id"))
@@ -276,15 +310,85 @@ fn classify_record(
         cluster_arn,
         requested,
         update_id,
-        actor: actor(
-            record.user_identity.as_ref(),
-            record.source_ip_address,
-            record.user_agent,
-        ),
+        actor,
         event_id: record.event_id,
         event_time: record.event_time,
         account,
         region,
+        tag_edit: None,
+    })))
+}
+
+/// A tag call on an EKS cluster (`resourceArn` names it). Calls on other EKS
+/// resources (node groups, add-ons, ...) are ignored.
+fn tag_change(
+    api_call: ApiCall,
+    request: &serde_json::Map<String, Value>,
+    actor: Actor,
+    event_id: Option<String>,
+    event_time: Option<String>,
+    account: String,
+    region: String,
+) -> Result<Trigger, InvalidEvent> {
+    let arn = request
+        .get("resourceArn")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            InvalidEvent(format!(
+                "the {} request has no resourceArn",
+                api_call.as_str()
+            ))
+        })?;
+    // arn:aws:eks:eu-west-1:111122223333:cluster/NAME
+    let Some(cluster_name) = arn
+        .split_once(":cluster/")
+        .map(|(_, name)| name)
+        .filter(|name| !name.contains('/'))
+    else {
+        return Ok(Trigger::Ignored(format!(
+            "{} on {arn}, which is not an EKS cluster",
+            api_call.as_str()
+        )));
+    };
+    check_cluster_name(cluster_name)?;
+    let mut edit = TagEdit::default();
+    match api_call {
+        ApiCall::TagResource => {
+            let Some(Value::Object(tags)) = request.get("tags") else {
+                return Err(InvalidEvent(
+                    "the TagResource request has no tags object".into(),
+                ));
+            };
+            edit.set = tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+        }
+        _ => {
+            let Some(Value::Array(keys)) = request.get("tagKeys") else {
+                return Err(InvalidEvent(
+                    "the UntagResource request has no tagKeys list".into(),
+                ));
+            };
+            edit.removed = keys
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+        }
+    }
+    Ok(Trigger::ClusterChange(Box::new(ClusterChange {
+        origin: Origin::CloudTrail(api_call),
+        cluster_name: cluster_name.to_string(),
+        cluster_arn: Some(arn.to_string()),
+        requested: None,
+        update_id: None,
+        actor,
+        event_id,
+        event_time,
+        account,
+        region,
+        tag_edit: Some(edit),
     })))
 }
 

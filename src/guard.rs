@@ -29,7 +29,7 @@ use crate::alert::{self, Acted, Judged};
 use crate::config::Config;
 use crate::eks::{AccountRef, ClusterState, Eks, EksClients, EksFailure, RevertStarted};
 use crate::error::GuardError;
-use crate::event::{Actor, ClusterChange, Origin, SweepRequest, Trigger, classify};
+use crate::event::{Actor, ClusterChange, Origin, SweepRequest, TagEdit, Trigger, classify};
 use crate::policy::{Action, decide, evaluate};
 
 /// When the invocation must have answered.
@@ -177,8 +177,97 @@ impl Guard {
         };
         let home = invocation.home();
         let eks = self.eks.for_account(&change.account, home.as_ref()).await;
+        if let Some(edit) = &change.tag_edit {
+            return self
+                .exempt_tag_changed(&eks, &change, edit, invocation.deadline)
+                .await;
+        }
         self.judge(&eks, &change, Waiting::UntilDeadline, invocation.deadline)
             .await
+    }
+
+    /// The exempt tag put on or taken off a cluster: never quiet. The alert
+    /// names who did it and what the cluster's endpoint is right now; when
+    /// the exemption ends, the cluster is judged like any other.
+    async fn exempt_tag_changed(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        edit: &TagEdit,
+        deadline: Deadline,
+    ) -> Result<Answer, GuardError> {
+        let key = self.config.exempt_tag_key.as_str();
+        let name = change.cluster_name.as_str();
+        let set_to = edit
+            .set
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        if set_to.is_none() && !edit.removed.iter().any(|k| k == key) {
+            let reason = format!("the tag change does not touch the exempt tag {key}");
+            info!(cluster = name, action = "ignored", reason = %reason, "decision");
+            return Ok(Answer::new("ignored", Some(name), reason));
+        }
+        let granted = set_to.filter(|v| v.trim().eq_ignore_ascii_case("true"));
+        // Read without waiting: the alert must not wait on a busy cluster.
+        let state = match eks.describe(name).await {
+            Ok(state) => state,
+            Err(failure) => {
+                warn!(cluster = name, %failure, "could not read the cluster for the exemption alert");
+                None
+            }
+        };
+        let verdict = state
+            .as_ref()
+            .map(|s| evaluate(&self.config.policy, &s.access));
+        let finding = alert::exemption_finding(
+            change,
+            key,
+            granted,
+            state
+                .as_ref()
+                .zip(verdict.as_ref())
+                .map(|(s, v)| (s.status.as_str(), &s.access, v)),
+            self.config.mode,
+        );
+        info!(
+            cluster = name,
+            account = %change.account,
+            region = %change.region,
+            event_id = change.event_id.as_deref().unwrap_or(""),
+            origin = change.origin.label(),
+            action = finding.outcome,
+            reason = %finding.action.description,
+            "decision"
+        );
+        let message_id = alert::publish(&self.sns, &self.config.alert_topic_arn, &finding)
+            .await
+            .map_err(|message| GuardError::AlertNotSent {
+                cluster: name.to_string(),
+                done: finding.action.description.clone(),
+                message,
+            })?;
+        if granted.is_some() || state.is_none() {
+            return Ok(Answer {
+                outcome: finding.outcome.to_string(),
+                reason: Some(finding.action.description),
+                cluster: Some(name.to_string()),
+                alert_message_id: Some(message_id),
+                ..Answer::default()
+            });
+        }
+        // No longer exempt: the cluster is judged, and reverted if it must be.
+        let judged = self
+            .judge(eks, change, Waiting::UntilDeadline, deadline)
+            .await?;
+        Ok(Answer {
+            outcome: finding.outcome.to_string(),
+            reason: Some(format!("then judged: {}", judged.outcome)),
+            cluster: Some(name.to_string()),
+            update_id: judged.update_id,
+            alert_message_id: Some(message_id),
+            sweep: None,
+        })
     }
 
     /// Judges one cluster: wait (or not) for pending work, read, decide,
@@ -398,6 +487,7 @@ impl Guard {
                         event_time: request.time.clone(),
                         account,
                         region: request.region.clone(),
+                        tag_edit: None,
                     };
                     let result = self.judge(&eks, &change, Waiting::Never, deadline).await;
                     (label, result)

@@ -110,6 +110,19 @@ fn expectations() -> Vec<(&'static str, Expect)> {
         ("empty-object.json", Ignored("not an EventBridge event")),
         ("malformed-json.json", NotJson),
         ("scheduled-sweep.json", Sweep("111122223333", "eu-west-1")),
+        (
+            "tagresource-exempt-granted.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
+            "untagresource-exempt-removed.json",
+            Change(ApiCall::UntagResource, "prod-eu", None, None),
+        ),
+        (
+            "tagresource-other-tag.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        ("tagresource-nodegroup.json", Ignored("not an EKS cluster")),
     ]
 }
 
@@ -161,6 +174,29 @@ fn every_sample_event_parses_as_expected() {
             (got, _) => panic!("{file}: unexpected {got:?}"),
         }
     }
+}
+
+#[test]
+fn tag_calls_say_which_tags_they_change() {
+    let granted = include_str!("../events/tagresource-exempt-granted.json");
+    let Ok(Trigger::ClusterChange(change)) = classify(&serde_json::from_str(granted).unwrap())
+    else {
+        panic!("a cluster change")
+    };
+    let edit = change.tag_edit.expect("a tag edit");
+    assert!(
+        edit.set
+            .contains(&("eks-endpoint-guard/exempt".to_string(), "true".to_string()))
+    );
+    let removed = include_str!("../events/untagresource-exempt-removed.json");
+    let Ok(Trigger::ClusterChange(change)) = classify(&serde_json::from_str(removed).unwrap())
+    else {
+        panic!("a cluster change")
+    };
+    assert_eq!(
+        change.tag_edit.expect("a tag edit").removed,
+        vec!["eks-endpoint-guard/exempt"]
+    );
 }
 
 #[test]

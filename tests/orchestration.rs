@@ -723,3 +723,97 @@ async fn access_denied_on_the_revert_fails_with_the_reason() {
     assert!(err.to_string().contains("AccessDenied"), "{err}");
     assert_eq!(revert.num_calls(), 1, "not retried");
 }
+
+/// Granting an exemption is the quiet way around the guard: it must alert,
+/// naming who, and change nothing.
+#[tokio::test]
+async fn exempt_tag_put_on_alerts_and_changes_nothing() {
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_cluster, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(
+        &guard,
+        include_str!("../events/tagresource-exempt-granted.json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(answer["outcome"], "exemption-granted");
+    assert_eq!(revert.num_calls(), 0);
+    let findings = inbox.findings();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["outcome"], "exemption-granted");
+    assert_eq!(findings[0]["trigger"]["apiCall"], "TagResource");
+    assert_eq!(findings[0]["actor"]["sessionName"], "jane.doe@example.com");
+    assert_eq!(findings[0]["found"]["endpointPublicAccess"], true);
+    assert!(inbox.0.lock().unwrap()[0].0.contains("Exemption GRANTED"));
+}
+
+/// Taking the exemption off alerts, then the cluster is judged and reverted.
+#[tokio::test]
+async fn exempt_tag_taken_off_alerts_then_reverts() {
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
+        .then_output(|| ListUpdatesOutput::builder().build());
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-7"));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_cluster, &list_updates, &revert]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(
+        &guard,
+        include_str!("../events/untagresource-exempt-removed.json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(answer["outcome"], "exemption-revoked");
+    assert_eq!(answer["updateId"], "revert-7");
+    let outcomes: Vec<Value> = inbox
+        .findings()
+        .iter()
+        .map(|f| f["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, vec!["exemption-revoked", "reverted"]);
+}
+
+#[tokio::test]
+async fn other_tags_are_ignored() {
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(
+        config(&[]),
+        eks_client(&[&describe_cluster]),
+        sns_client(&[&publish]),
+    );
+
+    let answer = run(
+        &guard,
+        include_str!("../events/tagresource-other-tag.json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(answer["outcome"], "ignored");
+    assert_eq!(describe_cluster.num_calls(), 0);
+    assert!(inbox.findings().is_empty());
+}

@@ -1,1 +1,22 @@
-pub fn placeholder() {}
+//! Local stand-ins for the guard's tests, demo and benchmarks.
+//!
+//! - [`runtime`]: a Lambda Runtime API emulator, so the real `bootstrap` binary can be invoked
+//!   the way Lambda invokes it (long-polled `/invocation/next`, deadlines, error reports).
+//! - [`eks`]: an EKS double that speaks the REST-JSON wire protocol of `aws-sdk-eks` and follows
+//!   what real EKS does (updates that stay `InProgress`, `ResourceInUseException`, no-op refusals),
+//!   which moto does not.
+//! - [`moto`]: starts `moto_server` for SNS, SQS and STS, and reads SNS notifications back
+//!   through an SQS queue.
+//!
+//! Everything binds to `127.0.0.1` on a free port and stops when its handle is dropped, so tests
+//! can run in parallel without touching the process environment.
+
+pub mod eks;
+pub mod moto;
+pub mod runtime;
+
+mod ids;
+mod sdk;
+mod server;
+
+pub use sdk::TEST_ACCESS_KEY_ID;

@@ -1,0 +1,930 @@
+//! The double checked through `aws-sdk-eks` itself: if the SDK parses an answer, so will the
+//! guard; if the SDK classifies an error as throttling, so will the guard's retries.
+
+use super::*;
+use aws_sdk_eks::Client;
+use aws_sdk_eks::config::retry::RetryConfig;
+use aws_sdk_eks::config::timeout::TimeoutConfig;
+use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::operation::update_cluster_config::{
+    UpdateClusterConfigError, UpdateClusterConfigOutput,
+};
+use aws_sdk_eks::types::{LogSetup, LogType, Logging, UpdateParamType, VpcConfigRequest};
+use std::time::UNIX_EPOCH;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn double(options: EksOptions) -> EksDouble {
+    EksDouble::start(options).await.expect("EKS double starts")
+}
+
+/// A client with fast retries, so retry tests take milliseconds, not seconds.
+fn client(eks: &EksDouble) -> Client {
+    client_with(eks, RetryConfig::standard().with_max_attempts(3))
+}
+
+fn client_with(eks: &EksDouble, retry: RetryConfig) -> Client {
+    let config = aws_sdk_eks::config::Builder::from(&eks.sdk_config())
+        .retry_config(retry.with_initial_backoff(Duration::from_millis(1)))
+        .build();
+    Client::from_conf(config)
+}
+
+fn vpc(public: Option<bool>, private: Option<bool>, cidrs: Option<&[&str]>) -> VpcConfigRequest {
+    VpcConfigRequest::builder()
+        .set_endpoint_public_access(public)
+        .set_endpoint_private_access(private)
+        .set_public_access_cidrs(cidrs.map(|cidrs| cidrs.iter().map(|c| c.to_string()).collect()))
+        .build()
+}
+
+async fn update(
+    client: &Client,
+    name: &str,
+    config: VpcConfigRequest,
+) -> Result<UpdateClusterConfigOutput, SdkError<UpdateClusterConfigError>> {
+    client
+        .update_cluster_config()
+        .name(name)
+        .resources_vpc_config(config)
+        .send()
+        .await
+}
+
+/// "Close the public endpoint, keep the cluster reachable privately": the guard's revert.
+async fn close_public(
+    client: &Client,
+    name: &str,
+) -> Result<UpdateClusterConfigOutput, SdkError<UpdateClusterConfigError>> {
+    update(client, name, vpc(Some(false), Some(true), None)).await
+}
+
+#[track_caller]
+fn invalid_parameter_message(
+    result: Result<UpdateClusterConfigOutput, SdkError<UpdateClusterConfigError>>,
+) -> String {
+    match result {
+        Err(SdkError::ServiceError(error)) => match error.into_err() {
+            UpdateClusterConfigError::InvalidParameterException(error) => {
+                error.message().unwrap_or_default().to_owned()
+            }
+            other => panic!("expected InvalidParameterException, got {other:?}"),
+        },
+        other => panic!("expected InvalidParameterException, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn describe_cluster_shows_the_seeded_cluster() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(
+        ClusterSpec::new("prod")
+            .cidrs(["203.0.113.0/24"])
+            .private(true)
+            .tag("team", "platform"),
+    );
+
+    let cluster = client(&eks)
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster
+        .expect("cluster");
+    assert_eq!(cluster.name(), Some("prod"));
+    assert_eq!(
+        cluster.arn(),
+        Some("arn:aws:eks:us-east-1:123456789012:cluster/prod")
+    );
+    assert_eq!(cluster.status().map(|s| s.as_str()), Some("ACTIVE"));
+    let vpc = cluster.resources_vpc_config().expect("vpc config");
+    assert!(vpc.endpoint_public_access());
+    assert!(vpc.endpoint_private_access());
+    assert_eq!(vpc.public_access_cidrs(), ["203.0.113.0/24"]);
+    assert!(vpc.vpc_id().is_some_and(|id| id.starts_with("vpc-")));
+    assert_eq!(
+        cluster
+            .tags()
+            .and_then(|tags| tags.get("team"))
+            .map(String::as_str),
+        Some("platform")
+    );
+    let created = cluster.created_at().expect("createdAt");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    assert!(
+        (now - created.secs()).abs() < 60,
+        "createdAt {created:?} is now"
+    );
+
+    let recorded = eks.requests_for("DescribeCluster");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].cluster.as_deref(), Some("prod"));
+    assert_eq!(
+        recorded[0].access_key_id.as_deref(),
+        Some(crate::TEST_ACCESS_KEY_ID)
+    );
+    assert_eq!(recorded[0].signing_region.as_deref(), Some("us-east-1"));
+    assert_eq!(recorded[0].status, Some(200));
+}
+
+#[tokio::test]
+async fn unknown_clusters_are_resource_not_found() {
+    let eks = double(EksOptions::default()).await;
+    let client = client(&eks);
+
+    let error = client
+        .describe_cluster()
+        .name("ghost")
+        .send()
+        .await
+        .expect_err("no such cluster");
+    let error = error.into_service_error();
+    assert!(error.is_resource_not_found_exception(), "{error:?}");
+    assert_eq!(error.message(), Some("No cluster found for name: ghost."));
+
+    let error = close_public(&client, "ghost")
+        .await
+        .expect_err("no such cluster");
+    assert!(error.into_service_error().is_resource_not_found_exception());
+}
+
+#[tokio::test]
+async fn list_clusters_pages_by_100_like_eks() {
+    let eks = double(EksOptions::default()).await;
+    for n in 0..250 {
+        eks.add_cluster(ClusterSpec::new(&format!("cluster-{n:03}")));
+    }
+    let client = client(&eks);
+
+    let names: Vec<String> = client
+        .list_clusters()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<String>, _>>()
+        .await
+        .expect("ListClusters pages");
+    assert_eq!(names.len(), 250);
+    assert_eq!(names[0], "cluster-000");
+    assert_eq!(names[249], "cluster-249");
+    assert_eq!(
+        eks.requests_for("ListClusters").len(),
+        3,
+        "pages of 100, 100, 50"
+    );
+
+    let page = client
+        .list_clusters()
+        .max_results(7)
+        .send()
+        .await
+        .expect("ListClusters with maxResults");
+    assert_eq!(page.clusters().len(), 7);
+    let next = client
+        .list_clusters()
+        .max_results(7)
+        .next_token(page.next_token().expect("more pages"))
+        .send()
+        .await
+        .expect("second page");
+    assert_eq!(next.clusters()[0], "cluster-007");
+
+    let error = client
+        .list_clusters()
+        .max_results(101)
+        .send()
+        .await
+        .expect_err("maxResults above 100");
+    assert_eq!(
+        error.into_service_error().code(),
+        Some("InvalidParameterException")
+    );
+}
+
+#[tokio::test]
+async fn an_update_stays_in_progress_and_changes_nothing_until_it_finishes() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+
+    let update = close_public(&client, "prod")
+        .await
+        .expect("UpdateClusterConfig")
+        .update
+        .expect("update");
+    let update_id = update.id().expect("id").to_owned();
+    assert_eq!(update.status().map(|s| s.as_str()), Some("InProgress"));
+    assert_eq!(
+        update.r#type().map(|t| t.as_str()),
+        Some("EndpointAccessUpdate")
+    );
+    let params: Vec<(UpdateParamType, &str)> = update
+        .params()
+        .iter()
+        .map(|param| {
+            (
+                param.r#type().expect("type").clone(),
+                param.value().expect("value"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        params,
+        [
+            (UpdateParamType::EndpointPublicAccess, "false"),
+            (UpdateParamType::EndpointPrivateAccess, "true"),
+            (UpdateParamType::PublicAccessCidrs, r#"["0.0.0.0/0"]"#),
+        ]
+    );
+    assert!(update.errors().is_empty());
+
+    // Nothing has changed yet, and the cluster says UPDATING (the default behaviour).
+    let cluster = client
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("describe");
+    let cluster = cluster.cluster.expect("cluster");
+    assert_eq!(cluster.status().map(|s| s.as_str()), Some("UPDATING"));
+    assert!(
+        cluster
+            .resources_vpc_config()
+            .expect("vpc")
+            .endpoint_public_access()
+    );
+
+    let listed = client
+        .list_updates()
+        .name("prod")
+        .send()
+        .await
+        .expect("ListUpdates");
+    assert_eq!(listed.update_ids(), std::slice::from_ref(&update_id));
+    let described = client
+        .describe_update()
+        .name("prod")
+        .update_id(&update_id)
+        .send()
+        .await
+        .expect("DescribeUpdate")
+        .update
+        .expect("update");
+    assert_eq!(described.status().map(|s| s.as_str()), Some("InProgress"));
+
+    assert!(eks.finish_update("prod", &update_id));
+    let described = client
+        .describe_update()
+        .name("prod")
+        .update_id(&update_id)
+        .send()
+        .await
+        .expect("DescribeUpdate")
+        .update
+        .expect("update");
+    assert_eq!(described.status().map(|s| s.as_str()), Some("Successful"));
+    let cluster = eks.cluster("prod").expect("cluster");
+    assert_eq!(cluster.status, ClusterStatus::Active);
+    assert!(!cluster.public);
+    assert!(cluster.private);
+    assert_eq!(
+        cluster.cidrs,
+        ["0.0.0.0/0"],
+        "EKS reports 0.0.0.0/0 with public access off"
+    );
+    assert!(!eks.finish_update("prod", &update_id), "already finished");
+}
+
+#[tokio::test]
+async fn a_second_update_while_one_runs_is_resource_in_use_even_when_the_cluster_says_active() {
+    let options = EksOptions {
+        api_updates: UpdateBehaviour {
+            status_during: StatusDuringUpdate::Active,
+            ..UpdateBehaviour::default()
+        },
+        ..EksOptions::default()
+    };
+    let eks = double(options).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+
+    let first = close_public(&client, "prod").await.expect("first update");
+    let first_id = first.update.and_then(|update| update.id).expect("id");
+    assert_eq!(
+        eks.cluster("prod").expect("cluster").status,
+        ClusterStatus::Active
+    );
+
+    let error = update(&client, "prod", vpc(None, None, Some(&["10.0.0.0/8"])))
+        .await
+        .expect_err("an update is running")
+        .into_service_error();
+    match &error {
+        UpdateClusterConfigError::ResourceInUseException(in_use) => {
+            assert_eq!(in_use.cluster_name(), Some("prod"));
+        }
+        other => panic!("expected ResourceInUseException, got {other:?}"),
+    }
+    assert_eq!(
+        error.message(),
+        Some(format!("Cannot EndpointAccessUpdate because cluster prod currently has update {first_id} in progress").as_str())
+    );
+    let refused = &eks.requests_for("UpdateClusterConfig")[1];
+    assert_eq!(refused.status, Some(409));
+}
+
+#[tokio::test]
+async fn someone_elses_update_blocks_ours_and_a_failed_update_changes_nothing() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod").private(true));
+    let theirs = eks.start_update(
+        "prod",
+        EndpointChange {
+            cidrs: Some(vec!["198.51.100.0/24".to_owned()]),
+            ..EndpointChange::default()
+        },
+        UpdateBehaviour {
+            outcome: Outcome::Failed,
+            ..UpdateBehaviour::default()
+        },
+    );
+    let client = client(&eks);
+
+    let error = close_public(&client, "prod")
+        .await
+        .expect_err("their update runs");
+    let message = error.into_service_error().message().map(str::to_owned);
+    assert_eq!(
+        message,
+        Some(format!(
+            "Cannot EndpointAccessUpdate because cluster prod currently has update {theirs} in progress"
+        ))
+    );
+
+    assert!(eks.finish_update("prod", &theirs));
+    let described = client
+        .describe_update()
+        .name("prod")
+        .update_id(&theirs)
+        .send()
+        .await
+        .expect("DescribeUpdate")
+        .update
+        .expect("update");
+    assert_eq!(described.status().map(|s| s.as_str()), Some("Failed"));
+    assert_eq!(described.errors().len(), 1);
+    let cluster = eks.cluster("prod").expect("cluster");
+    assert_eq!(
+        cluster.cidrs,
+        ["0.0.0.0/0"],
+        "a failed update changes nothing"
+    );
+    assert_eq!(cluster.status, ClusterStatus::Active);
+
+    let ours = close_public(&client, "prod")
+        .await
+        .expect("now ours goes through");
+    assert!(ours.update.is_some());
+    let updates = eks.updates("prod");
+    assert_eq!(updates.len(), 2);
+    assert!(!updates[0].started_through_api);
+    assert!(updates[1].started_through_api);
+}
+
+#[tokio::test]
+async fn an_update_with_a_duration_finishes_by_itself() {
+    let options = EksOptions {
+        api_updates: UpdateBehaviour {
+            finish: Finish::After(Duration::from_millis(300)),
+            ..UpdateBehaviour::default()
+        },
+        ..EksOptions::default()
+    };
+    let eks = double(options).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+    close_public(&client, "prod").await.expect("update");
+    assert_eq!(eks.updates("prod")[0].status, UpdateStatus::InProgress);
+
+    // The passing of time is what is under test here.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let cluster = client
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("describe");
+    let vpc = cluster
+        .cluster
+        .and_then(|c| c.resources_vpc_config)
+        .expect("vpc");
+    assert!(!vpc.endpoint_public_access());
+    assert_eq!(eks.updates("prod")[0].status, UpdateStatus::Successful);
+}
+
+#[tokio::test]
+async fn a_creating_cluster_refuses_updates_until_it_is_active() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("new").status(ClusterStatus::Creating));
+    eks.add_cluster(ClusterSpec::new("soon").creating_for(Duration::from_millis(200)));
+    let client = client(&eks);
+
+    let error = close_public(&client, "new")
+        .await
+        .expect_err("still creating");
+    let error = error.into_service_error();
+    assert!(error.is_resource_in_use_exception(), "{error:?}");
+    assert_eq!(
+        error.message(),
+        Some("Cannot EndpointAccessUpdate because cluster new is in CREATING status")
+    );
+    let described = client
+        .describe_cluster()
+        .name("new")
+        .send()
+        .await
+        .expect("describe");
+    let described = described.cluster.expect("cluster");
+    assert_eq!(
+        described.endpoint(),
+        None,
+        "no API server address while creating"
+    );
+
+    eks.set_status("new", ClusterStatus::Active);
+    close_public(&client, "new").await.expect("active now");
+
+    assert_eq!(
+        eks.cluster("soon").expect("cluster").status,
+        ClusterStatus::Creating
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        eks.cluster("soon").expect("cluster").status,
+        ClusterStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn requests_eks_refuses_are_invalid_parameter_with_eks_wording() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+
+    let no_op = update(&client, "prod", vpc(Some(true), Some(false), None)).await;
+    assert_eq!(
+        invalid_parameter_message(no_op),
+        "Cluster is already at the desired configuration with endpointPrivateAccess: false , \
+         endpointPublicAccess: true, and Public Endpoint Restrictions: [0.0.0.0/0]"
+    );
+
+    let both_off = update(&client, "prod", vpc(Some(false), None, None)).await;
+    assert_eq!(
+        invalid_parameter_message(both_off),
+        "Both private and public endpoint access cannot be false"
+    );
+
+    let two_kinds = client
+        .update_cluster_config()
+        .name("prod")
+        .resources_vpc_config(vpc(Some(false), Some(true), None))
+        .logging(
+            Logging::builder()
+                .cluster_logging(
+                    LogSetup::builder()
+                        .types(LogType::Audit)
+                        .enabled(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(
+        invalid_parameter_message(two_kinds),
+        "Only one type of update can be allowed."
+    );
+
+    let bad_cidrs = update(
+        &client,
+        "prod",
+        vpc(None, None, Some(&["10.0.0.0/8", "10.0.0.300/32", "::/0"])),
+    )
+    .await;
+    assert_eq!(
+        invalid_parameter_message(bad_cidrs),
+        "The following CIDRs are invalid in publicAccessCidrs: [10.0.0.300/32, ::/0]"
+    );
+
+    let many: Vec<String> = (0..41).map(|n| format!("192.0.2.{n}/32")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let too_many = update(&client, "prod", vpc(None, None, Some(&many))).await;
+    assert_eq!(
+        invalid_parameter_message(too_many),
+        "The following CIDRs are invalid in publicAccessCidrs: [192.0.2.40/32]"
+    );
+
+    assert!(
+        eks.updates("prod").is_empty(),
+        "no refused request starts an update"
+    );
+    let statuses: Vec<Option<u16>> = eks.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![Some(400); 5]);
+}
+
+#[tokio::test]
+async fn omitted_settings_keep_their_values_and_no_op_messages_show_the_real_values() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(
+        ClusterSpec::new("prod")
+            .private(true)
+            .cidrs(["203.0.113.7/32", "198.51.100.0/24"]),
+    );
+    let client = client(&eks);
+
+    // Same CIDRs in another order are still no change.
+    let no_op = update(
+        &client,
+        "prod",
+        vpc(
+            Some(true),
+            None,
+            Some(&["198.51.100.0/24", "203.0.113.7/32"]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        invalid_parameter_message(no_op),
+        "Cluster is already at the desired configuration with endpointPrivateAccess: true , \
+         endpointPublicAccess: true, and Public Endpoint Restrictions: [203.0.113.7/32, 198.51.100.0/24]"
+    );
+
+    let only_cidrs = update(&client, "prod", vpc(None, None, Some(&["10.0.0.0/8"])))
+        .await
+        .expect("update");
+    let update = only_cidrs.update.expect("update");
+    let params: Vec<&str> = update.params().iter().filter_map(|p| p.value()).collect();
+    assert_eq!(params, ["true", "true", r#"["10.0.0.0/8"]"#]);
+    let id = update.id.expect("id");
+    eks.finish_update("prod", &id);
+    let cluster = eks.cluster("prod").expect("cluster");
+    assert!(cluster.public && cluster.private);
+    assert_eq!(cluster.cidrs, ["10.0.0.0/8"]);
+}
+
+#[tokio::test]
+async fn a_retried_request_with_the_same_token_gets_the_same_update() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+    let send = || {
+        client
+            .update_cluster_config()
+            .name("prod")
+            .client_request_token("revert-1")
+            .resources_vpc_config(vpc(Some(false), Some(true), None))
+            .send()
+    };
+    let first = send()
+        .await
+        .expect("first")
+        .update
+        .and_then(|u| u.id)
+        .expect("id");
+    let again = send()
+        .await
+        .expect("replay")
+        .update
+        .and_then(|u| u.id)
+        .expect("id");
+    assert_eq!(first, again);
+    assert_eq!(eks.updates("prod").len(), 1);
+    assert_eq!(
+        eks.updates("prod")[0].client_request_token.as_deref(),
+        Some("revert-1")
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_by_the_sdk() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.inject(
+        "UpdateClusterConfig",
+        vec![Fault::Throttle, Fault::ServiceUnavailable],
+    );
+    eks.inject("DescribeCluster", vec![Fault::ServerError]);
+    let client = client(&eks);
+
+    close_public(&client, "prod")
+        .await
+        .expect("third attempt succeeds");
+    let statuses: Vec<Option<u16>> = eks
+        .requests_for("UpdateClusterConfig")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [Some(429), Some(503), Some(200)]);
+    assert_eq!(
+        eks.updates("prod").len(),
+        1,
+        "faults are answered before any state change"
+    );
+
+    client
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("second attempt succeeds");
+    assert_eq!(eks.requests_for("DescribeCluster").len(), 2);
+}
+
+#[tokio::test]
+async fn without_retries_the_error_codes_reach_the_caller() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client_with(&eks, RetryConfig::disabled());
+    eks.inject(
+        "UpdateClusterConfig",
+        vec![
+            Fault::Throttle,
+            Fault::AccessDenied,
+            Fault::Error {
+                status: 400,
+                code: "InvalidRequestException".to_owned(),
+                message: "custom".to_owned(),
+            },
+        ],
+    );
+
+    let throttled = close_public(&client, "prod")
+        .await
+        .expect_err("throttled")
+        .into_service_error();
+    assert!(throttled.is_throttling_exception(), "{throttled:?}");
+    assert_eq!(throttled.message(), Some("Rate exceeded"));
+
+    let denied = close_public(&client, "prod")
+        .await
+        .expect_err("denied")
+        .into_service_error();
+    assert_eq!(denied.code(), Some("AccessDeniedException"));
+    assert!(
+        denied.message().is_some_and(|m| m.contains(
+            "eks:UpdateClusterConfig on resource: arn:aws:eks:us-east-1:123456789012:cluster/prod"
+        )),
+        "{denied:?}"
+    );
+
+    let custom = close_public(&client, "prod")
+        .await
+        .expect_err("custom")
+        .into_service_error();
+    assert!(custom.is_invalid_request_exception(), "{custom:?}");
+}
+
+#[tokio::test]
+async fn a_hung_call_times_out_and_the_retry_succeeds() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.inject("DescribeCluster", vec![Fault::Hang]);
+    let config = aws_sdk_eks::config::Builder::from(&eks.sdk_config())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_millis(300))
+                .build(),
+        )
+        .build();
+    let client = Client::from_conf(config);
+
+    let started = Instant::now();
+    client
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("second attempt answers");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let statuses: Vec<Option<u16>> = eks
+        .requests_for("DescribeCluster")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [None, Some(200)]);
+    assert_eq!(
+        eks.requests_for("DescribeCluster")[0].fault,
+        Some(Fault::Hang)
+    );
+}
+
+#[tokio::test]
+async fn delayed_answers_are_still_answers() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.inject(
+        "ListClusters",
+        vec![Fault::Delay(Duration::from_millis(100))],
+    );
+    let started = Instant::now();
+    let listed = client(&eks)
+        .list_clusters()
+        .send()
+        .await
+        .expect("ListClusters");
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert_eq!(listed.clusters(), ["prod"]);
+}
+
+#[tokio::test]
+async fn tags_are_listed_by_cluster_arn() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod").tag("eks-endpoint-guard/allow-public", "true"));
+    let client = client(&eks);
+
+    let tags = client
+        .list_tags_for_resource()
+        .resource_arn(eks.cluster_arn("prod"))
+        .send()
+        .await
+        .expect("ListTagsForResource");
+    assert_eq!(
+        tags.tags()
+            .and_then(|t| t.get("eks-endpoint-guard/allow-public"))
+            .map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        eks.requests_for("ListTagsForResource")[0]
+            .cluster
+            .as_deref(),
+        Some("prod")
+    );
+
+    let missing = client
+        .list_tags_for_resource()
+        .resource_arn(eks.cluster_arn("ghost"))
+        .send()
+        .await
+        .expect_err("unknown ARN")
+        .into_service_error();
+    assert!(missing.is_not_found_exception(), "{missing:?}");
+}
+
+#[tokio::test]
+async fn wait_for_requests_resolves_when_the_calls_arrive() {
+    let options = EksOptions {
+        latency: Duration::from_millis(20),
+        ..EksOptions::default()
+    };
+    let eks = double(options).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+
+    let caller = tokio::spawn(async move {
+        close_public(&client, "prod")
+            .await
+            .map(|_| ())
+            .map_err(|e| DisplayErrorContext(e).to_string())
+    });
+    let seen = eks
+        .wait_for_request(
+            "UpdateClusterConfig",
+            |request| request.cluster.as_deref() == Some("prod"),
+            WAIT,
+        )
+        .await
+        .expect("the update arrives");
+    assert_eq!(
+        seen.body["resourcesVpcConfig"]["endpointPublicAccess"],
+        json!(false)
+    );
+    assert!(
+        seen.body["clientRequestToken"].is_string(),
+        "the SDK fills in the token"
+    );
+    // Recorded after its effect: the update is already there.
+    assert_eq!(eks.updates("prod").len(), 1);
+    caller.await.expect("task").expect("update succeeds");
+
+    let timed_out = eks
+        .wait_for_requests("DescribeCluster", 1, Duration::from_millis(50))
+        .await;
+    let message = timed_out.expect_err("nobody describes").to_string();
+    assert!(message.contains("UpdateClusterConfig prod"), "{message}");
+}
+
+#[tokio::test]
+#[should_panic(expected = "no operation \"DescribeClusters\"")]
+async fn a_misspelt_operation_name_fails_loudly() {
+    let eks = double(EksOptions::default()).await;
+    eks.inject("DescribeClusters", vec![Fault::Throttle]);
+}
+
+#[tokio::test]
+async fn a_sweep_of_hundreds_of_clusters_runs_concurrently() {
+    let options = EksOptions {
+        latency: Duration::from_millis(20),
+        ..EksOptions::default()
+    };
+    let eks = double(options).await;
+    for n in 0..300 {
+        eks.add_cluster(ClusterSpec::new(&format!("c{n}")));
+    }
+    let client = client(&eks);
+    let started = Instant::now();
+    let mut sweep = tokio::task::JoinSet::new();
+    for n in 0..300 {
+        let client = client.clone();
+        sweep.spawn(async move { client.describe_cluster().name(format!("c{n}")).send().await });
+    }
+    while let Some(result) = sweep.join_next().await {
+        result.expect("task").expect("DescribeCluster");
+    }
+    // One after another this would take 300 x 20 ms = 6 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(eks.requests_for("DescribeCluster").len(), 300);
+}
+
+#[tokio::test]
+async fn unsupported_routes_are_recorded_and_refused() {
+    let eks = double(EksOptions::default()).await;
+    let error = client(&eks)
+        .create_cluster()
+        .name("new")
+        .role_arn("arn:aws:iam::123456789012:role/r")
+        .resources_vpc_config(VpcConfigRequest::builder().build())
+        .send()
+        .await
+        .expect_err("not implemented");
+    assert_eq!(
+        error.into_service_error().code(),
+        Some("UnknownOperationException")
+    );
+    assert_eq!(eks.requests()[0].operation, UNSUPPORTED_OPERATION);
+}
+
+#[tokio::test]
+async fn the_behaviour_of_api_updates_can_change_during_a_test() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.set_api_updates(UpdateBehaviour {
+        status_during: StatusDuringUpdate::Active,
+        finish: Finish::Manual,
+        outcome: Outcome::Failed,
+    });
+    let client = client(&eks);
+    let id = close_public(&client, "prod")
+        .await
+        .expect("update")
+        .update
+        .and_then(|update| update.id)
+        .expect("id");
+    assert_eq!(
+        eks.cluster("prod").expect("cluster").status,
+        ClusterStatus::Active
+    );
+    eks.finish_update("prod", &id);
+    assert_eq!(eks.updates("prod")[0].status, UpdateStatus::Failed);
+    assert!(
+        eks.cluster("prod").expect("cluster").public,
+        "a failed update changes nothing"
+    );
+}
+
+/// Tests and benchmarks spawn these futures onto tasks, so they must be `Send`.
+#[test]
+fn the_async_api_can_be_spawned() {
+    fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+    fn borrowed_send<F: std::future::Future + Send>(_: F) {}
+    spawnable(EksDouble::start(EksOptions::default()));
+    spawnable(crate::runtime::RuntimeApi::start());
+    spawnable(crate::moto::Moto::start());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let eks = double(EksOptions::default()).await;
+        borrowed_send(eks.wait_for_requests("DescribeCluster", 1, WAIT));
+        borrowed_send(eks.wait_for_request("DescribeCluster", |_| true, WAIT));
+        let api = crate::runtime::RuntimeApi::start().await.expect("emulator");
+        borrowed_send(api.invoke(Vec::new(), SystemTime::now()));
+        borrowed_send(api.wait_for_first_poll());
+        borrowed_send(api.wait_for_polls(1));
+        borrowed_send(api.init_error());
+    });
+}

@@ -1,0 +1,667 @@
+//! A Lambda Runtime API emulator: the HTTP API (version `2018-06-01`) that a custom runtime such
+//! as `lambda_runtime` 1.5 polls inside a Lambda execution environment.
+//!
+//! How Lambda drives a function, and what this emulator imitates:
+//!
+//! - The runtime finds the API through `AWS_LAMBDA_RUNTIME_API` (`host:port`, no scheme): pass
+//!   [`RuntimeApi::address`] to the function's process.
+//! - After initialising, the runtime sends `GET /2018-06-01/runtime/invocation/next`. Lambda holds
+//!   that request open until an event arrives (a long poll, with no timeout), then answers `200`
+//!   with the event as the body and the invocation's context in headers:
+//!   `Lambda-Runtime-Aws-Request-Id`, `Lambda-Runtime-Deadline-Ms` (epoch milliseconds),
+//!   `Lambda-Runtime-Invoked-Function-Arn` and `Lambda-Runtime-Trace-Id`.
+//! - The runtime answers with `POST /invocation/{request-id}/response` (any body; `lambda_runtime`
+//!   sends JSON) or `POST /invocation/{request-id}/error` with a JSON body
+//!   `{"errorType": ..., "errorMessage": ...}`. Lambda answers both with `202`. Then the runtime
+//!   polls `/next` again on the same keep-alive connection.
+//! - A runtime that cannot initialise posts the same error shape to `POST /runtime/init/error`
+//!   and exits.
+//!
+//! What it does not imitate: Lambda's timeout. When the deadline passes, Lambda freezes or kills
+//! the environment and reports `Sandbox.Timedout`; this emulator cannot stop your process, so
+//! [`RuntimeApi::invoke`] waits for the function's answer however late it is. Wrap it in
+//! `tokio::time::timeout` where a test must bound it.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use guard_testkit::runtime::{Invocation, RuntimeApi};
+//! use std::time::{Duration, SystemTime};
+//!
+//! let api = RuntimeApi::start().await?;
+//! // spawn the function with AWS_LAMBDA_RUNTIME_API = api.address(), then:
+//! let outcome = api
+//!     .invoke(br#"{"detail": {}}"#.to_vec(), SystemTime::now() + Duration::from_secs(30))
+//!     .await;
+//! assert!(matches!(outcome, Invocation::Response(_)));
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::ids;
+use crate::server::{HttpResponse, LoopbackServer, json_response, read_body};
+
+/// The function ARN the emulator reports unless [`RuntimeApi::start_with_function_arn`] says
+/// otherwise.
+pub const DEFAULT_FUNCTION_ARN: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:eks-endpoint-guard";
+
+const API_PREFIX: &str = "/2018-06-01/runtime/";
+
+/// How the function finished one invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// The function posted to `/response` and the body was JSON.
+    Response(Value),
+    /// The function posted to `/response` and the body was not JSON (Lambda accepts any bytes).
+    RawResponse(Vec<u8>),
+    /// The function posted to `/error`. If the body was not the usual JSON, `error_type` comes
+    /// from the `Lambda-Runtime-Function-Error-Type` header and `error_message` is the raw body.
+    Error {
+        error_type: String,
+        error_message: String,
+    },
+}
+
+impl Invocation {
+    /// The JSON response, or a panic that shows what the function did instead.
+    #[track_caller]
+    pub fn expect_response(self) -> Value {
+        match self {
+            Invocation::Response(value) => value,
+            other => panic!("expected the function to answer with a JSON response, got {other:?}"),
+        }
+    }
+
+    /// `(error_type, error_message)`, or a panic that shows what the function did instead.
+    #[track_caller]
+    pub fn expect_error(self) -> (String, String) {
+        match self {
+            Invocation::Error {
+                error_type,
+                error_message,
+            } => (error_type, error_message),
+            other => panic!("expected the function to report an error, got {other:?}"),
+        }
+    }
+}
+
+/// An event waiting for the function's next poll.
+struct QueuedEvent {
+    request_id: String,
+    payload: Vec<u8>,
+    deadline_ms: u128,
+    trace_id: String,
+    outcome: oneshot::Sender<Invocation>,
+}
+
+/// What tests wait on; kept in a `watch` channel so a waiter can never miss a change.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    polls: usize,
+    first_poll: Option<Instant>,
+    init_error: Option<(String, String)>,
+}
+
+struct Shared {
+    function_arn: String,
+    queue: mpsc::UnboundedSender<QueuedEvent>,
+    /// Held by the poller currently waiting in `/next`. Other concurrent pollers queue on the
+    /// lock, so each event goes to exactly one of them.
+    next_event: tokio::sync::Mutex<mpsc::UnboundedReceiver<QueuedEvent>>,
+    /// Events handed to the function whose answer has not arrived yet, by request id.
+    awaiting_answer: Mutex<HashMap<String, oneshot::Sender<Invocation>>>,
+    progress: watch::Sender<Progress>,
+}
+
+/// A running emulator. Dropping it closes the port and every connection.
+pub struct RuntimeApi {
+    shared: Arc<Shared>,
+    server: LoopbackServer,
+}
+
+impl RuntimeApi {
+    /// Starts the emulator on `127.0.0.1` and a free port, reporting [`DEFAULT_FUNCTION_ARN`].
+    pub async fn start() -> io::Result<RuntimeApi> {
+        Self::start_with_function_arn(DEFAULT_FUNCTION_ARN).await
+    }
+
+    /// Starts the emulator; every invocation carries `function_arn` in
+    /// `Lambda-Runtime-Invoked-Function-Arn`.
+    pub async fn start_with_function_arn(function_arn: &str) -> io::Result<RuntimeApi> {
+        let (queue, next_event) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            function_arn: function_arn.to_owned(),
+            queue,
+            next_event: tokio::sync::Mutex::new(next_event),
+            awaiting_answer: Mutex::new(HashMap::new()),
+            progress: watch::Sender::new(Progress::default()),
+        });
+        let handler_state = Arc::clone(&shared);
+        let server = LoopbackServer::start(move |request| {
+            let shared = Arc::clone(&handler_state);
+            async move { handle(&shared, request).await }
+        })
+        .await?;
+        Ok(RuntimeApi { shared, server })
+    }
+
+    /// `127.0.0.1:PORT`, the value for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        self.server.address().to_string()
+    }
+
+    /// Queues one event and waits until the function reports its outcome. The payload is sent
+    /// as is, so a test can send malformed JSON. Invocations queue up in order; several can be in
+    /// flight at once if the function polls concurrently.
+    pub async fn invoke(&self, payload: Vec<u8>, deadline: SystemTime) -> Invocation {
+        let (outcome, answered) = oneshot::channel();
+        let deadline_ms = deadline
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let event = QueuedEvent {
+            request_id: ids::uuid_like(),
+            payload,
+            deadline_ms,
+            trace_id: ids::trace_id(),
+            outcome,
+        };
+        if self.shared.queue.send(event).is_err() {
+            unreachable!("the receiving half lives in `shared`, which `self` keeps alive");
+        }
+        answered
+            .await
+            .expect("the emulator dropped an invocation before the function answered it")
+    }
+
+    /// The moment the first `GET /invocation/next` arrived: the end of the function's init
+    /// phase, so `first_poll - process_spawned` is the cold start. Waits for it; a function that
+    /// dies during init never polls, so bound this with `tokio::time::timeout`.
+    pub async fn wait_for_first_poll(&self) -> Instant {
+        let mut progress = self.shared.progress.subscribe();
+        let progress = progress
+            .wait_for(|progress| progress.first_poll.is_some())
+            .await
+            .expect("the progress sender lives as long as the emulator");
+        progress
+            .first_poll
+            .expect("wait_for returned once first_poll was set")
+    }
+
+    /// How init ended: `Some((error_type, error_message))` once the function posted
+    /// `/runtime/init/error`, `None` once it polled for its first event instead. Waits for one of
+    /// the two; bound it with `tokio::time::timeout` (a process can also exit without either).
+    pub async fn init_error(&self) -> Option<(String, String)> {
+        let mut progress = self.shared.progress.subscribe();
+        let progress = progress
+            .wait_for(|progress| progress.init_error.is_some() || progress.first_poll.is_some())
+            .await
+            .expect("the progress sender lives as long as the emulator");
+        progress.init_error.clone()
+    }
+
+    /// How many `GET /invocation/next` requests have arrived so far, including one still
+    /// waiting for an event.
+    pub fn polls(&self) -> usize {
+        self.shared.progress.borrow().polls
+    }
+
+    /// Waits until `count` polls have arrived. After the answer to invocation N, poll N + 1
+    /// means the function is idle and ready for the next event.
+    pub async fn wait_for_polls(&self, count: usize) {
+        let mut progress = self.shared.progress.subscribe();
+        progress
+            .wait_for(|progress| progress.polls >= count)
+            .await
+            .expect("the progress sender lives as long as the emulator");
+    }
+}
+
+async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpResponse {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let Some(route) = path.strip_prefix(API_PREFIX) else {
+        return not_found(&method, &path);
+    };
+    let segments: Vec<&str> = route.split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["invocation", "next"]) => next_event(shared).await,
+        (&Method::POST, ["invocation", request_id, "response"]) => {
+            let body = read_body(request.into_body()).await;
+            let outcome = match serde_json::from_slice(&body) {
+                Ok(value) => Invocation::Response(value),
+                Err(_) => Invocation::RawResponse(body.to_vec()),
+            };
+            complete(shared, request_id, outcome)
+        }
+        (&Method::POST, ["invocation", request_id, "error"]) => {
+            let header_type = error_type_header(&request);
+            let body = read_body(request.into_body()).await;
+            let (error_type, error_message) = parse_error_body(&body, header_type);
+            let outcome = Invocation::Error {
+                error_type,
+                error_message,
+            };
+            complete(shared, request_id, outcome)
+        }
+        (&Method::POST, ["init", "error"]) => {
+            let header_type = error_type_header(&request);
+            let body = read_body(request.into_body()).await;
+            let error = parse_error_body(&body, header_type);
+            shared
+                .progress
+                .send_modify(|progress| progress.init_error = Some(error));
+            accepted()
+        }
+        _ => not_found(&method, &path),
+    }
+}
+
+/// The long poll: parks until an event is queued, then hands it over.
+async fn next_event(shared: &Shared) -> HttpResponse {
+    shared.progress.send_modify(|progress| {
+        progress.polls += 1;
+        progress.first_poll.get_or_insert_with(Instant::now);
+    });
+    let event = {
+        let mut queue = shared.next_event.lock().await;
+        queue
+            .recv()
+            .await
+            .expect("the sending half lives in `shared`, which this handler keeps alive")
+    };
+    // Registered before the response leaves, so the function cannot answer an id we do not know.
+    shared
+        .awaiting_answer
+        .lock()
+        .expect("no code panics while holding this lock")
+        .insert(event.request_id.clone(), event.outcome);
+
+    let mut response = hyper::Response::new(http_body_util::Full::new(event.payload.into()));
+    let headers = response.headers_mut();
+    let mut insert = |name: &'static str, value: String| {
+        let value = HeaderValue::from_str(&value).expect("ids, numbers and ARNs are valid headers");
+        headers.insert(name, value);
+    };
+    insert("content-type", "application/json".to_owned());
+    insert("lambda-runtime-aws-request-id", event.request_id);
+    insert("lambda-runtime-deadline-ms", event.deadline_ms.to_string());
+    insert(
+        "lambda-runtime-invoked-function-arn",
+        shared.function_arn.clone(),
+    );
+    insert("lambda-runtime-trace-id", event.trace_id);
+    response
+}
+
+fn complete(shared: &Shared, request_id: &str, outcome: Invocation) -> HttpResponse {
+    let waiting = shared
+        .awaiting_answer
+        .lock()
+        .expect("no code panics while holding this lock")
+        .remove(request_id);
+    match waiting {
+        Some(sender) => {
+            // The test may have stopped waiting (a timeout); Lambda accepts the answer anyway.
+            let _ = sender.send(outcome);
+            accepted()
+        }
+        // What Lambda says for an id it did not hand out, or one already answered.
+        None => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({
+                "errorMessage": format!("Invalid request ID: {request_id}"),
+                "errorType": "InvalidRequestID",
+            }),
+        ),
+    }
+}
+
+fn error_type_header(request: &Request<Incoming>) -> Option<String> {
+    request
+        .headers()
+        .get("lambda-runtime-function-error-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `{"errorType": ..., "errorMessage": ...}`, tolerating anything else a runtime might send.
+fn parse_error_body(body: &[u8], header_type: Option<String>) -> (String, String) {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|value| value.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let error_type = field("errorType")
+        .or(header_type)
+        .unwrap_or_else(|| "Unknown".to_owned());
+    let error_message =
+        field("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    (error_type, error_message)
+}
+
+fn accepted() -> HttpResponse {
+    json_response(StatusCode::ACCEPTED, &json!({"status": "OK"}))
+}
+
+fn not_found(method: &Method, path: &str) -> HttpResponse {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({
+            "errorMessage": format!("The Runtime API emulator has no route for {method} {path}"),
+            "errorType": "InvalidRequest",
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Full};
+    use hyper::HeaderMap;
+    use hyper::body::Bytes;
+    use hyper::client::conn::http1::SendRequest;
+    use hyper_util::rt::TokioIo;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// One keep-alive connection to the emulator, used the way a runtime uses it: one request
+    /// at a time, in order.
+    struct Connection {
+        sender: SendRequest<Full<Bytes>>,
+    }
+
+    struct Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    }
+
+    impl Answer {
+        fn header(&self, name: &str) -> &str {
+            self.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("missing header {name}"))
+                .to_str()
+                .expect("ASCII header")
+        }
+    }
+
+    impl Connection {
+        async fn open(api: &RuntimeApi) -> Connection {
+            let stream = TcpStream::connect(api.address())
+                .await
+                .expect("connect to the emulator");
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("HTTP/1.1 handshake");
+            tokio::spawn(connection);
+            Connection { sender }
+        }
+
+        async fn send(&mut self, method: Method, path: &str, body: &[u8]) -> Answer {
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "127.0.0.1")
+                .body(Full::new(Bytes::copy_from_slice(body)))
+                .expect("valid request");
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .expect("emulator answers");
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("full body")
+                .to_bytes();
+            Answer {
+                status,
+                headers,
+                body,
+            }
+        }
+
+        async fn next(&mut self) -> Answer {
+            let answer = self
+                .send(Method::GET, "/2018-06-01/runtime/invocation/next", b"")
+                .await;
+            assert_eq!(answer.status, StatusCode::OK);
+            answer
+        }
+
+        async fn respond(&mut self, request_id: &str, body: &[u8]) -> StatusCode {
+            let path = format!("/2018-06-01/runtime/invocation/{request_id}/response");
+            self.send(Method::POST, &path, body).await.status
+        }
+    }
+
+    fn in_a_minute() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn next_carries_the_event_and_its_context_headers() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&api).await;
+        let deadline = UNIX_EPOCH + Duration::from_millis(1_900_000_000_123);
+
+        let (outcome, ()) = tokio::join!(api.invoke(br#"{"id": 1}"#.to_vec(), deadline), async {
+            let event = function.next().await;
+            assert_eq!(&event.body[..], br#"{"id": 1}"#);
+            assert_eq!(event.header("lambda-runtime-deadline-ms"), "1900000000123");
+            assert_eq!(
+                event.header("lambda-runtime-invoked-function-arn"),
+                DEFAULT_FUNCTION_ARN
+            );
+            assert!(
+                event
+                    .header("lambda-runtime-trace-id")
+                    .starts_with("Root=1-")
+            );
+            let request_id = event.header("lambda-runtime-aws-request-id").to_owned();
+            assert_eq!(request_id.len(), 36, "uuid-shaped: {request_id}");
+            let status = function.respond(&request_id, br#"{"ok": true}"#).await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+        });
+
+        assert_eq!(outcome.expect_response(), json!({"ok": true}));
+    }
+
+    #[tokio::test]
+    async fn many_sequential_invocations_run_over_one_keep_alive_connection() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&api).await;
+        let function_loop = async {
+            for _ in 0..50 {
+                let event = function.next().await;
+                let request_id = event.header("lambda-runtime-aws-request-id").to_owned();
+                // Echo the event back so each answer can be matched to its invocation.
+                function.respond(&request_id, &event.body).await;
+            }
+        };
+        let invocations = async {
+            let mut seen_ids = Vec::new();
+            for n in 0..50 {
+                let payload = json!({ "n": n }).to_string().into_bytes();
+                let answer = api.invoke(payload, in_a_minute()).await.expect_response();
+                assert_eq!(answer, json!({ "n": n }));
+                seen_ids.push(n);
+            }
+            seen_ids
+        };
+        let ((), seen_ids) = tokio::join!(function_loop, invocations);
+        assert_eq!(seen_ids.len(), 50);
+        assert_eq!(api.polls(), 50);
+    }
+
+    #[tokio::test]
+    async fn next_long_polls_until_an_event_is_queued() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&api).await;
+        let poll = tokio::spawn(async move { function.next().await.body });
+
+        api.wait_for_first_poll().await;
+        // The poll has arrived and nothing is queued: it must still be waiting.
+        assert!(!poll.is_finished());
+        assert_eq!(api.polls(), 1);
+
+        let invocation = api.invoke(b"{}".to_vec(), in_a_minute());
+        tokio::pin!(invocation);
+        tokio::select! {
+            body = poll => assert_eq!(&body.expect("poll task")[..], b"{}"),
+            _ = &mut invocation => panic!("nobody answered, the invocation cannot be finished"),
+        }
+    }
+
+    #[tokio::test]
+    async fn error_reports_and_malformed_payloads_pass_through() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&api).await;
+
+        let (outcome, ()) = tokio::join!(api.invoke(b"{not json".to_vec(), in_a_minute()), async {
+            let event = function.next().await;
+            assert_eq!(
+                &event.body[..],
+                b"{not json",
+                "payload is passed through untouched"
+            );
+            let request_id = event.header("lambda-runtime-aws-request-id");
+            let path = format!("/2018-06-01/runtime/invocation/{request_id}/error");
+            let body =
+                br#"{"errorType": "Runtime.DeserializationError", "errorMessage": "bad event"}"#;
+            let answer = function.send(Method::POST, &path, body).await;
+            assert_eq!(answer.status, StatusCode::ACCEPTED);
+        });
+        assert_eq!(
+            outcome.expect_error(),
+            (
+                "Runtime.DeserializationError".to_owned(),
+                "bad event".to_owned()
+            )
+        );
+
+        let (outcome, ()) = tokio::join!(api.invoke(b"{}".to_vec(), in_a_minute()), async {
+            let event = function.next().await;
+            let request_id = event.header("lambda-runtime-aws-request-id");
+            function.respond(request_id, b"plain text").await;
+        });
+        assert_eq!(outcome, Invocation::RawResponse(b"plain text".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_chunked_response_body_is_reassembled() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&api).await;
+
+        let (outcome, ()) = tokio::join!(api.invoke(b"{}".to_vec(), in_a_minute()), async {
+            let event = function.next().await;
+            let request_id = event.header("lambda-runtime-aws-request-id");
+            // Written by hand so the body really goes out in chunks.
+            let mut raw = TcpStream::connect(api.address()).await.expect("connect");
+            let request = format!(
+                "POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\r\n\
+                 host: 127.0.0.1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+                 6\r\n{{\"a\": \r\n3\r\n42}}\r\n0\r\n\r\n"
+            );
+            raw.write_all(request.as_bytes()).await.expect("write");
+            let mut answer = String::new();
+            raw.read_to_string(&mut answer).await.expect("read");
+            assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+        });
+        assert_eq!(outcome.expect_response(), json!({"a": 42}));
+    }
+
+    #[tokio::test]
+    async fn concurrent_pollers_each_get_a_different_event() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut first = Connection::open(&api).await;
+        let mut second = Connection::open(&api).await;
+        let (one, two, ()) = tokio::join!(
+            api.invoke(b"1".to_vec(), in_a_minute()),
+            api.invoke(b"2".to_vec(), in_a_minute()),
+            async {
+                let (first_event, second_event) = tokio::join!(first.next(), second.next());
+                let first_id = first_event.header("lambda-runtime-aws-request-id");
+                let second_id = second_event.header("lambda-runtime-aws-request-id");
+                assert_ne!(first_id, second_id);
+                let mut bodies = [first_event.body.to_vec(), second_event.body.to_vec()];
+                bodies.sort();
+                assert_eq!(bodies, [b"1".to_vec(), b"2".to_vec()]);
+                // Echo each event back to the invocation it came from.
+                first.respond(first_id, &first_event.body).await;
+                second.respond(second_id, &second_event.body).await;
+            }
+        );
+        assert_eq!(one.expect_response(), json!(1));
+        assert_eq!(two.expect_response(), json!(2));
+    }
+
+    #[tokio::test]
+    async fn init_error_is_reported_and_first_poll_means_init_succeeded() {
+        let failing = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&failing).await;
+        let answer = function
+            .send(
+                Method::POST,
+                "/2018-06-01/runtime/init/error",
+                br#"{"errorType": "ConfigError", "errorMessage": "SNS_TOPIC_ARN is not set"}"#,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+        assert_eq!(
+            failing.init_error().await,
+            Some((
+                "ConfigError".to_owned(),
+                "SNS_TOPIC_ARN is not set".to_owned()
+            ))
+        );
+
+        let healthy = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&healthy).await;
+        let poll = tokio::spawn(async move { function.next().await });
+        assert_eq!(healthy.init_error().await, None);
+        poll.abort();
+    }
+
+    #[tokio::test]
+    async fn answers_for_unknown_or_already_answered_ids_are_refused() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = Connection::open(&api).await;
+        assert_eq!(
+            function.respond("not-an-id", b"{}").await,
+            StatusCode::BAD_REQUEST
+        );
+
+        let (_, ()) = tokio::join!(api.invoke(b"{}".to_vec(), in_a_minute()), async {
+            let event = function.next().await;
+            let request_id = event.header("lambda-runtime-aws-request-id").to_owned();
+            assert_eq!(
+                function.respond(&request_id, b"{}").await,
+                StatusCode::ACCEPTED
+            );
+            assert_eq!(
+                function.respond(&request_id, b"{}").await,
+                StatusCode::BAD_REQUEST
+            );
+        });
+    }
+}
