@@ -149,6 +149,8 @@ struct CloudTrailRecord {
     event_time: Option<String>,
     aws_region: Option<String>,
     recipient_account_id: Option<String>,
+    // CloudTrail spells it `sourceIPAddress`.
+    #[serde(rename = "sourceIPAddress")]
     source_ip_address: Option<String>,
     user_agent: Option<String>,
     error_code: Option<String>,

@@ -160,6 +160,8 @@ fn every_sample_event_parses_as_expected() {
                 assert_eq!(change.update_id.as_deref(), update, "{file}");
                 assert!(change.event_id.is_some(), "{file}: event id");
                 assert!(change.actor.principal_arn.is_some(), "{file}: actor");
+                assert!(change.actor.source_ip.is_some(), "{file}: source IP");
+                assert!(change.actor.user_agent.is_some(), "{file}: user agent");
             }
             (Ok(Trigger::Ignored(reason)), Expect::Ignored(why)) => {
                 assert!(reason.contains(why), "{file}: {reason}")
