@@ -107,7 +107,7 @@ async fn reverts_an_opened_endpoint_after_the_update_and_alerts_once() {
     );
     println!(
         "revert issued {:?} after the blocking update finished",
-        reverts[0].at.saturating_duration_since(finished_at.into())
+        reverts[0].at.saturating_duration_since(finished_at)
     );
     let revert_id = answer["updateId"].as_str().expect("update id").to_string();
     assert!(eks.updates("prod-eu").iter().any(|u| u.id == revert_id));
@@ -301,7 +301,7 @@ async fn an_alert_that_cannot_be_sent_fails_the_invocation_and_the_retry_sends_i
     let finding = finding_of(&alerts[0]);
     assert_eq!(finding["outcome"], "already-compliant");
     assert_eq!(finding["requested"]["endpointPublicAccess"], true);
-    assert_eq!(eks.cluster("prod-eu").unwrap().public, false);
+    assert!(!eks.cluster("prod-eu").unwrap().public);
 }
 
 /// Central layout: an event from another account is handled with the
