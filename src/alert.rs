@@ -11,7 +11,7 @@
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::event::{Actor, ClusterChange};
@@ -22,12 +22,12 @@ pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
 pub const MAX_SUBJECT_LEN: usize = 100;
 
 /// The machine-readable finding: the `sqs`, `lambda` and `default` view.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
-    pub schema: &'static str,
+    pub schema: String,
     /// `reverted`, `would-revert`, `exempt` or `already-compliant`.
-    pub outcome: &'static str,
+    pub outcome: String,
     pub mode: Mode,
     pub summary: String,
     pub cluster: ClusterRef,
@@ -45,7 +45,7 @@ pub struct Finding {
     pub links: Links,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterRef {
     pub name: String,
@@ -55,25 +55,25 @@ pub struct ClusterRef {
     pub status: String,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Trigger {
     /// `cloudtrail` or `sweep`.
-    pub source: &'static str,
+    pub source: String,
     /// The API call (`CreateCluster`, `UpdateClusterConfig`) or `sweep`.
-    pub api_call: &'static str,
+    pub api_call: String,
     pub event_id: Option<String>,
     pub event_time: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Violation {
     pub reason: String,
     pub disallowed_cidrs: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionTaken {
     /// The settings the fix sends (`null` when nothing is sent).
@@ -85,7 +85,7 @@ pub struct ActionTaken {
     pub description: String,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
     pub cluster_console: String,
@@ -218,8 +218,8 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         ),
     };
     Finding {
-        schema: FINDING_SCHEMA,
-        outcome,
+        schema: FINDING_SCHEMA.to_string(),
+        outcome: outcome.to_string(),
         mode,
         summary,
         cluster: ClusterRef {
@@ -230,8 +230,8 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             status: status.to_string(),
         },
         trigger: Trigger {
-            source: change.origin.source(),
-            api_call: change.origin.label(),
+            source: change.origin.source().to_string(),
+            api_call: change.origin.label().to_string(),
             event_id: change.event_id.clone(),
             event_time: change.event_time.clone(),
         },
@@ -304,7 +304,7 @@ pub fn exemption_finding(
             was_already_desired: false,
         },
     );
-    finding.outcome = outcome;
+    finding.outcome = outcome.to_string();
     finding.found = state.map(|(_, found, _)| found.clone());
     finding.summary = match granted_value {
         Some(_) => format!("Guard exemption granted on {}", change.cluster_name),
@@ -339,7 +339,7 @@ fn console_domain(region: &str) -> &'static str {
 
 /// The SNS subject: the outcome and the cluster, within 100 characters.
 pub fn subject(finding: &Finding) -> String {
-    let prefix = match finding.outcome {
+    let prefix = match finding.outcome.as_str() {
         "reverted" => "[EKS guard] Reverted public endpoint",
         "would-revert" => "[EKS guard] Public endpoint (report only)",
         "exempt" => "[EKS guard] Public endpoint, exempt",
@@ -381,7 +381,7 @@ fn describe_access(access: &EndpointAccess) -> String {
 
 /// One sentence on why the alert was sent.
 fn why(finding: &Finding) -> &str {
-    match (&finding.violation, finding.outcome) {
+    match (&finding.violation, finding.outcome.as_str()) {
         (Some(violation), _) => &violation.reason,
         (None, "exemption-granted" | "exemption-revoked") => {
             "changing the exempt tag decides whether the guard may act; the endpoint complies with the policy now"
@@ -479,7 +479,7 @@ pub fn email_text(finding: &Finding) -> String {
 
 /// The `https` view: an AWS Chatbot custom notification.
 pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
-    let emoji = match finding.outcome {
+    let emoji = match finding.outcome.as_str() {
         "reverted" => ":rotating_light:",
         "would-revert" | "exemption-granted" => ":warning:",
         _ => ":information_source:",

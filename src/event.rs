@@ -77,7 +77,7 @@ impl Origin {
 }
 
 /// Who made the call, as CloudTrail's `userIdentity` tells it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Actor {
     pub identity_type: Option<String>,

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The most `publicAccessCidrs` entries EKS accepts on one cluster.
 pub const MAX_PUBLIC_ACCESS_CIDRS: usize = 40;
@@ -33,7 +33,7 @@ pub struct Policy {
 ///
 /// CIDRs stay strings: a record may carry anything, and an entry that does not
 /// parse is judged as outside every allowed range rather than dropped silently.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointAccess {
     pub endpoint_public_access: bool,
@@ -206,7 +206,7 @@ impl Action {
 }
 
 /// The mode the guard runs in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Revert and alert.

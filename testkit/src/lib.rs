@@ -5,6 +5,7 @@
 //! - [`eks`]: an EKS double that speaks the REST-JSON wire protocol of `aws-sdk-eks` and follows
 //!   what real EKS does (updates that stay `InProgress`, `ResourceInUseException`, no-op refusals),
 //!   which moto does not.
+//! - [`function`]: runs a function binary as Lambda would, under [`runtime`], collecting its logs.
 //! - [`moto`]: starts `moto_server` for SNS, SQS and STS, and reads SNS notifications back
 //!   through an SQS queue.
 //!
@@ -12,6 +13,7 @@
 //! can run in parallel without touching the process environment.
 
 pub mod eks;
+pub mod function;
 pub mod moto;
 pub mod runtime;
 

@@ -1,0 +1,150 @@
+//! A Lambda function binary run the way Lambda runs it: a child process with a
+//! clean environment, speaking the Runtime API of a [`RuntimeApi`] emulator,
+//! its log lines collected for assertions.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::runtime::{Invocation, RuntimeApi};
+
+/// The secret access key the function gets: tests check it never reaches the logs.
+pub const SECRET_ACCESS_KEY: &str = "e2e-secret-that-must-never-be-logged";
+
+pub struct FunctionProcess {
+    pub api: RuntimeApi,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl FunctionProcess {
+    /// Starts `binary` with only the given settings (plus what Lambda always
+    /// sets and static test credentials), so nothing of the developer's own
+    /// AWS configuration leaks in.
+    pub async fn start(
+        binary: &Path,
+        function_arn: &str,
+        settings: &[(&str, String)],
+    ) -> FunctionProcess {
+        let api = RuntimeApi::start_with_function_arn(function_arn)
+            .await
+            .expect("runtime API emulator");
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "eks-endpoint-guard")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "json")
+            .env("AWS_LAMBDA_LOG_LEVEL", "info")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", crate::TEST_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("GUARD_POLL_SECONDS", "0.05")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in settings {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        FunctionProcess { api, child, logs }
+    }
+
+    /// Invokes with a 60 s deadline; the test fails after 90 s.
+    pub async fn invoke(&self, payload: &[u8]) -> Invocation {
+        self.invoke_with_deadline(payload, Duration::from_secs(60))
+            .await
+    }
+
+    pub async fn invoke_with_deadline(&self, payload: &[u8], deadline: Duration) -> Invocation {
+        tokio::time::timeout(
+            deadline + Duration::from_secs(30),
+            self.api
+                .invoke(payload.to_vec(), SystemTime::now() + deadline),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no answer; logs:\n{}", self.logs().join("\n")))
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The JSON log lines whose message is `message`.
+    pub fn log_records(&self, message: &str) -> Vec<Value> {
+        self.logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|record| record["message"] == message || record["fields"]["message"] == message)
+            .collect()
+    }
+
+    /// The log lines so far, for a person to read.
+    pub fn print_logs(&self) {
+        for line in self.logs() {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Waits for the process to exit.
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the guard exits")
+            .expect("exit status")
+    }
+}
+
+/// A sample event of the guard's `events/` with some text replaced (an update id, an account).
+pub fn sample(file: &str, replacements: &[(&str, &str)]) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(file);
+    let mut text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("sample event {}: {e}", path.display()));
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{file} has no {from}");
+        text = text.replace(from, to);
+    }
+    text.into_bytes()
+}
+
+/// The finding inside an SNS notification read from the SQS inbox.
+pub fn finding_of(notification: &Value) -> Value {
+    serde_json::from_str(notification["Message"].as_str().expect("Message")).expect("finding JSON")
+}
