@@ -1,6 +1,6 @@
 //! The compiled guard as Lambda runs it (see `guard_testkit::function`).
 
-#![allow(dead_code)] // each test file uses its own part of this module
+#![allow(dead_code, unused_imports)] // each test file uses its own part of this module
 
 use std::path::Path;
 

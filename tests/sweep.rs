@@ -1,0 +1,256 @@
+//! The scheduled sweep against the EKS double holding clusters in every state.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{GuardProcess, finding_of, sample};
+use eks_endpoint_guard::config::Config;
+use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
+use guard_testkit::eks::{
+    ClusterSpec, ClusterStatus, EksDouble, EksOptions, EndpointChange, Finish, Outcome,
+    StatusDuringUpdate, UpdateBehaviour,
+};
+use guard_testkit::moto::Moto;
+use serde_json::Value;
+
+const ALLOWED: &str = "203.0.113.0/24";
+
+/// The kinds of cluster a real account holds, and what the sweep must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Private,
+    NarrowPublic,
+    OpenPublic,
+    Widened,
+    Exempt,
+    Creating,
+    Updating,
+}
+
+const KINDS: [Kind; 7] = [
+    Kind::Private,
+    Kind::NarrowPublic,
+    Kind::OpenPublic,
+    Kind::Widened,
+    Kind::Exempt,
+    Kind::Creating,
+    Kind::Updating,
+];
+
+/// Seeds `count` clusters, cycling through the kinds; returns (name, kind).
+fn seed(eks: &EksDouble, count: usize) -> Vec<(String, Kind)> {
+    (0..count)
+        .map(|i| {
+            let kind = KINDS[i % KINDS.len()];
+            let name = format!("c{i:03}-{kind:?}").to_lowercase();
+            let spec = ClusterSpec::new(&name);
+            let spec = match kind {
+                Kind::Private => spec.public(false).private(true),
+                Kind::NarrowPublic => spec.cidrs([ALLOWED]),
+                Kind::OpenPublic => spec,
+                Kind::Widened => spec.cidrs([ALLOWED, "0.0.0.0/0"]),
+                Kind::Exempt => spec.tag("eks-endpoint-guard/exempt", "true"),
+                Kind::Creating => spec.status(ClusterStatus::Creating),
+                Kind::Updating => spec,
+            };
+            eks.add_cluster(spec);
+            if kind == Kind::Updating {
+                // Someone's update runs; the cluster stays ACTIVE meanwhile.
+                eks.start_update(
+                    &name,
+                    EndpointChange {
+                        public: None,
+                        private: Some(true),
+                        cidrs: None,
+                    },
+                    UpdateBehaviour {
+                        status_during: StatusDuringUpdate::Active,
+                        finish: Finish::Manual,
+                        outcome: Outcome::Successful,
+                    },
+                );
+            }
+            (name, kind)
+        })
+        .collect()
+}
+
+fn names(clusters: &[(String, Kind)], kinds: &[Kind]) -> BTreeSet<String> {
+    clusters
+        .iter()
+        .filter(|(_, k)| kinds.contains(k))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_reverts_exactly_the_non_compliant_clusters_and_leaves_busy_ones_pending() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, inbox) = moto.topic_with_inbox("sweep").await;
+    let eks = EksDouble::start(EksOptions::default())
+        .await
+        .expect("EKS double");
+    let clusters = seed(&eks, 200);
+    let guard = GuardProcess::start(&[
+        ("ALERT_TOPIC_ARN", topic),
+        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
+        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
+        ("ALLOWED_PUBLIC_CIDRS", ALLOWED.to_string()),
+    ])
+    .await;
+
+    // The emulator does not enforce deadlines: a long one leaves room for
+    // the per-cluster budget (150 s) without making the test wait.
+    let answer = guard
+        .invoke_with_deadline(
+            &sample("scheduled-sweep.json", &[]),
+            Duration::from_secs(900),
+        )
+        .await
+        .expect_response();
+
+    assert_eq!(answer["outcome"], "swept", "{answer}");
+    let summary = &answer["sweep"];
+    let must_revert = names(&clusters, &[Kind::OpenPublic, Kind::Widened]);
+    let reverted: BTreeSet<String> = eks
+        .requests_for("UpdateClusterConfig")
+        .iter()
+        .filter_map(|r| r.cluster.clone())
+        .collect();
+    assert_eq!(reverted, must_revert, "exactly the non-compliant clusters");
+    assert_eq!(
+        eks.requests_for("UpdateClusterConfig").len(),
+        must_revert.len(),
+        "once each"
+    );
+    for request in eks.requests_for("UpdateClusterConfig") {
+        let name = request.cluster.clone().unwrap();
+        let vpc = &request.body["resourcesVpcConfig"];
+        if name.ends_with("widened") {
+            assert_eq!(
+                vpc,
+                &serde_json::json!({"publicAccessCidrs": [ALLOWED]}),
+                "{name}"
+            );
+        } else {
+            assert_eq!(
+                vpc,
+                &serde_json::json!({"endpointPublicAccess": false, "endpointPrivateAccess": true}),
+                "{name}"
+            );
+        }
+    }
+
+    assert_eq!(summary["seen"], 200);
+    assert_eq!(summary["reverted"], must_revert.len());
+    assert_eq!(summary["exempt"], names(&clusters, &[Kind::Exempt]).len());
+    assert_eq!(
+        summary["compliant"],
+        names(&clusters, &[Kind::Private, Kind::NarrowPublic]).len()
+    );
+    let pending: BTreeSet<String> = summary["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = p.as_str().unwrap();
+            // "<account>/<cluster>: <why>"
+            text.split_once('/')
+                .unwrap()
+                .1
+                .split_once(':')
+                .unwrap()
+                .0
+                .to_string()
+        })
+        .collect();
+    assert_eq!(pending, names(&clusters, &[Kind::Creating, Kind::Updating]));
+    assert_eq!(summary["failed"], serde_json::json!([]));
+
+    // One alert per revert, saying the sweep found it (no actor).
+    let alerts = moto
+        .receive(&inbox, must_revert.len(), Duration::from_secs(30))
+        .await;
+    assert_eq!(alerts.len(), must_revert.len());
+    let alerted: BTreeSet<String> = alerts
+        .iter()
+        .map(|a| {
+            let finding = finding_of(a);
+            assert_eq!(finding["trigger"]["source"], "sweep");
+            assert_eq!(finding["actor"]["principalArn"], Value::Null);
+            finding["cluster"]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(alerted, must_revert);
+
+    let summaries = guard.log_records("sweep");
+    assert_eq!(summaries.len(), 1, "one summary line per sweep");
+}
+
+/// A sweep that cannot finish in time reports what it did not reach as
+/// pending and returns before the deadline; it never waits on a busy cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_stops_starting_clusters_before_the_deadline() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, _inbox) = moto.topic_with_inbox("sweep-deadline").await;
+    let eks = EksDouble::start(EksOptions {
+        latency: Duration::from_millis(20),
+        ..EksOptions::default()
+    })
+    .await
+    .expect("EKS double");
+    let clusters = seed(&eks, 200);
+    let mut config = Config::from_lookup(|key| match key {
+        "ALERT_TOPIC_ARN" => Some(topic.clone()),
+        "SWEEP_CONCURRENCY" => Some("4".to_string()),
+        _ => None,
+    })
+    .unwrap();
+    config.sweep_cluster_budget = Duration::from_millis(500);
+    config.deadline_margin = Duration::from_millis(200);
+    let guard = Guard::new(
+        config,
+        aws_sdk_eks::Client::new(&eks.sdk_config()),
+        aws_sdk_sns::Client::new(&moto.sdk_config()),
+    );
+    let payload: Value = serde_json::from_slice(&sample("scheduled-sweep.json", &[])).unwrap();
+
+    let started = Instant::now();
+    let deadline = Duration::from_millis(1500);
+    let answer = guard
+        .handle(&payload, &Invocation::until(Deadline::after(deadline)))
+        .await
+        .expect("a sweep with pending clusters succeeds");
+
+    assert!(
+        started.elapsed() < deadline,
+        "ran past the deadline: {:?}",
+        started.elapsed()
+    );
+    let summary = answer.sweep.expect("a sweep summary");
+    assert_eq!(summary.seen, 200);
+    let not_reached = summary
+        .pending
+        .iter()
+        .filter(|p| p.contains("not reached"))
+        .count();
+    assert!(
+        not_reached > 0,
+        "200 clusters at 20 ms a call cannot all be judged in 1 s"
+    );
+    assert_eq!(
+        summary.compliant + summary.reverted + summary.exempt + summary.pending.len(),
+        200,
+        "every cluster is accounted for: {summary:?}"
+    );
+    assert!(summary.failed.is_empty());
+    let busy = names(&clusters, &[Kind::Creating, Kind::Updating]);
+    assert!(
+        eks.requests_for("UpdateClusterConfig")
+            .iter()
+            .all(|r| !busy.contains(r.cluster.as_deref().unwrap_or_default())),
+        "a busy cluster is never touched"
+    );
+}
