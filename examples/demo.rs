@@ -9,7 +9,6 @@
 //!
 //! It prints the story and exits 0 only if the revert and the alert happened.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use guard_testkit::eks::{
     ClusterSnapshot, ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, Outcome,
     StatusDuringUpdate, UpdateBehaviour,
 };
-use guard_testkit::function::{FunctionProcess, finding_of, sample};
+use guard_testkit::function::{FunctionProcess, finding_of, sample, sibling_binary};
 use guard_testkit::moto::Moto;
 use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation};
 use serde_json::Value;
@@ -42,7 +41,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let guard_binary = guard_binary()?;
+    let guard_binary = sibling_binary("eks-endpoint-guard")?;
     println!("== eks-endpoint-guard demo: everything runs on loopback, no AWS account needed\n");
 
     let moto = Moto::start().await?;
@@ -192,28 +191,6 @@ async fn run() -> Result<(), String> {
     );
     println!("\nDemo OK: the endpoint was closed and the alert was delivered.");
     Ok(())
-}
-
-/// The release binary next to this example (`target/release/eks-endpoint-guard`),
-/// or `GUARD_BINARY`.
-fn guard_binary() -> Result<PathBuf, String> {
-    let path = match std::env::var_os("GUARD_BINARY") {
-        Some(path) => PathBuf::from(path),
-        None => std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .parent()
-            .and_then(Path::parent)
-            .ok_or("no target directory")?
-            .join("eks-endpoint-guard"),
-    };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} not found: build it first (`cargo build --release`; `make demo` does)",
-            path.display()
-        ))
-    }
 }
 
 fn snapshot(eks: &EksDouble) -> Result<ClusterSnapshot, String> {

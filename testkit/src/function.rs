@@ -121,6 +121,15 @@ impl FunctionProcess {
         }
     }
 
+    /// The process's peak resident set (`VmHWM` in `/proc/<pid>/status`), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Waits for the process to exit.
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait())
@@ -147,4 +156,27 @@ pub fn sample(file: &str, replacements: &[(&str, &str)]) -> Vec<u8> {
 /// The finding inside an SNS notification read from the SQS inbox.
 pub fn finding_of(notification: &Value) -> Value {
     serde_json::from_str(notification["Message"].as_str().expect("Message")).expect("finding JSON")
+}
+
+/// The binary `name` built next to the running program (an example in
+/// `target/<profile>/examples/` finds `target/<profile>/<name>`), or the path
+/// in `GUARD_BINARY`. The error says how to build it.
+pub fn sibling_binary(name: &str) -> Result<std::path::PathBuf, String> {
+    let path = match std::env::var_os("GUARD_BINARY") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .parent()
+            .and_then(Path::parent)
+            .ok_or("no target directory")?
+            .join(name),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} not found: build it first with `cargo build --release` (the make targets do)",
+            path.display()
+        ))
+    }
 }

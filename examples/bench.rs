@@ -1,0 +1,240 @@
+//! `make bench`: the figures the README and the issue notes report, measured
+//! on the release binary on this machine. Nothing here asserts a time: it
+//! measures and prints (the aims are printed beside the figures).
+//!
+//! 1. Cold start: process start to its first poll of the Runtime API.
+//! 2. Time per event: an opened endpoint, judged, reverted and alerted,
+//!    against the EKS double and moto on loopback.
+//! 3. Reaction time: from the end of the blocking update to the revert
+//!    request, at the default 1 s poll interval.
+//! 4. Peak RSS of the process after all of the above (VmHWM).
+//! 5. Sweep: 500 clusters in mixed states, EKS answering after 20 ms.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use guard_testkit::eks::{
+    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, Outcome, StatusDuringUpdate,
+    UpdateBehaviour,
+};
+use guard_testkit::function::{FunctionProcess, sample, sibling_binary};
+use guard_testkit::moto::Moto;
+use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, RuntimeApi};
+
+const SAMPLE_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let binary = sibling_binary("eks-endpoint-guard")?;
+    let size = std::fs::metadata(&binary).map_err(|e| e.to_string())?.len();
+    println!(
+        "binary: {} ({:.1} MiB, x86_64 release)",
+        binary.display(),
+        size as f64 / 1048576.0
+    );
+
+    // 1. Cold start.
+    let mut starts = Vec::new();
+    for _ in 0..30 {
+        let api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
+        let spawned = Instant::now();
+        let mut child = tokio::process::Command::new(&binary)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env(
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:bench",
+            )
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let first_poll = api.wait_for_first_poll().await;
+        starts.push(first_poll.duration_since(spawned));
+        let _ = child.kill().await;
+    }
+    report(
+        "cold start (spawn -> first poll)",
+        &mut starts,
+        "aim <= 10 ms",
+    );
+
+    // 2-4. Events through one warm process.
+    let moto = Moto::start().await?;
+    let (topic, _inbox) = moto.topic_with_inbox("bench").await;
+    let eks = EksDouble::start(EksOptions {
+        api_updates: UpdateBehaviour {
+            status_during: StatusDuringUpdate::Active,
+            finish: Finish::After(Duration::from_millis(50)),
+            outcome: Outcome::Successful,
+        },
+        ..EksOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let settings = [
+        ("ALERT_TOPIC_ARN", topic.clone()),
+        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
+        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
+        ("GUARD_POLL_SECONDS", "1".to_string()),
+    ];
+    let guard = FunctionProcess::start(&binary, DEFAULT_FUNCTION_ARN, &settings).await;
+    let mut per_event = Vec::new();
+    for i in 0..100 {
+        let name = format!("bench-{i}");
+        eks.add_cluster(ClusterSpec::new(&name));
+        // An update id EKS does not know: nothing to wait for.
+        let event = sample(
+            "updateclusterconfig-open-public.json",
+            &[
+                ("\"prod-eu\"", &format!("\"{name}\"")),
+                (SAMPLE_UPDATE_ID, "unknown-update"),
+            ],
+        );
+        let started = Instant::now();
+        let answer = guard.invoke(&event).await.expect_response();
+        per_event.push(started.elapsed());
+        if answer["outcome"] != "reverted" {
+            return Err(format!("event {i}: {answer}"));
+        }
+    }
+    report(
+        "time per event (wait check, read, revert, SNS publish to moto)",
+        &mut per_event,
+        "local endpoints; moto's publish dominates",
+    );
+
+    let mut reactions = Vec::new();
+    for i in 0..5 {
+        let name = format!("react-{i}");
+        eks.add_cluster(ClusterSpec::new(&name).public(false).private(true));
+        let blocking = eks.start_update(
+            &name,
+            EndpointChange {
+                public: Some(true),
+                private: None,
+                cidrs: None,
+            },
+            UpdateBehaviour {
+                status_during: StatusDuringUpdate::Active,
+                finish: Finish::Manual,
+                outcome: Outcome::Successful,
+            },
+        );
+        let event = sample(
+            "updateclusterconfig-open-public.json",
+            &[
+                ("\"prod-eu\"", &format!("\"{name}\"")),
+                (SAMPLE_UPDATE_ID, &blocking),
+            ],
+        );
+        let finish = async {
+            let seen = eks.requests_for("DescribeUpdate").len();
+            eks.wait_for_requests("DescribeUpdate", seen + 2, Duration::from_secs(30))
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let finished = Instant::now();
+            eks.finish_update(&name, &blocking);
+            Ok::<_, String>(finished)
+        };
+        let (answer, finished) = tokio::join!(guard.invoke(&event), finish);
+        let finished = finished?;
+        answer.expect_response();
+        let revert = eks
+            .requests_for("UpdateClusterConfig")
+            .into_iter()
+            .find(|r| r.cluster.as_deref() == Some(name.as_str()))
+            .ok_or("no revert")?;
+        reactions.push(revert.at.saturating_duration_since(finished));
+    }
+    report(
+        "reaction (blocking update done -> revert sent, 1 s poll)",
+        &mut reactions,
+        "aim <= 2 s",
+    );
+    let peak = guard
+        .peak_rss_kib()
+        .ok_or("no /proc status for the guard")?;
+    println!(
+        "peak RSS after 105 events: {:.1} MiB (aim <= 16 MB)",
+        peak as f64 / 1024.0
+    );
+    drop(guard);
+
+    // 5. Sweep of 500 clusters at 20 ms per EKS call: a third open, a third
+    // private, a third exempt; a fresh double for each concurrency.
+    for concurrency in ["4", "8"] {
+        let slow = EksDouble::start(EksOptions {
+            latency: Duration::from_millis(20),
+            ..EksOptions::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        for i in 0..500 {
+            let spec = ClusterSpec::new(&format!("sweep-{i:03}"));
+            slow.add_cluster(match i % 3 {
+                0 => spec,
+                1 => spec.public(false).private(true),
+                _ => spec.tag("eks-endpoint-guard/exempt", "true"),
+            });
+        }
+        let guard = FunctionProcess::start(
+            &binary,
+            DEFAULT_FUNCTION_ARN,
+            &[
+                ("ALERT_TOPIC_ARN", topic.clone()),
+                ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
+                ("AWS_ENDPOINT_URL_EKS", slow.endpoint_url()),
+                ("SWEEP_CONCURRENCY", concurrency.to_string()),
+            ],
+        )
+        .await;
+        let started = Instant::now();
+        let answer = guard
+            .api
+            .invoke(
+                sample("scheduled-sweep.json", &[]),
+                SystemTime::now() + Duration::from_secs(900),
+            )
+            .await
+            .expect_response();
+        println!(
+            "sweep of 500 clusters at 20 ms/call, concurrency {concurrency}: {:.2} s (aim <= 10 s); {}",
+            started.elapsed().as_secs_f64(),
+            answer["sweep"]
+                .as_object()
+                .map(|s| format!(
+                    "seen {} reverted {} exempt {} compliant {} pending {} failed {}",
+                    s["seen"],
+                    s["reverted"],
+                    s["exempt"],
+                    s["compliant"],
+                    s["pending"].as_array().map_or(0, Vec::len),
+                    s["failed"].as_array().map_or(0, Vec::len)
+                ))
+                .unwrap_or_else(|| answer.to_string())
+        );
+    }
+    Ok(())
+}
+
+fn report(what: &str, samples: &mut [Duration], aim: &str) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{what}: median {:.2} ms, p95 {:.2} ms, min {:.2} ms, max {:.2} ms over {} runs ({aim})",
+        ms(at(0.5)),
+        ms(at(0.95)),
+        ms(samples[0]),
+        ms(samples[samples.len() - 1]),
+        samples.len()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
