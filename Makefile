@@ -1,0 +1,119 @@
+# eks-endpoint-guard: build, test and try it locally; deploy it with SAM.
+#
+# Python tools live in project-local virtualenvs made by scripts/venv.sh
+# (.venv: moto[server], cfn-lint, aws-sam-cli, cargo-lambda, ziglang;
+# .venv-checkov: checkov). Nothing is installed globally except, for
+# check-artefact, Debian's qemu-user-static and libc6-arm64-cross.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV_BIN    := $(CURDIR)/.venv/bin
+CHECKOV_BIN := $(CURDIR)/.venv-checkov/bin
+ARM64       := aarch64-unknown-linux-gnu
+BIN         := eks-endpoint-guard
+# cargo-lambda writes under CARGO_TARGET_DIR when that is set.
+TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
+ARTEFACT    := $(TARGET_DIR)/lambda/$(BIN)/bootstrap.zip
+TEMPLATE    := template.yaml
+
+# The venv first: its cargo-lambda, sam, cfn-lint, and its python3, through
+# which cargo-lambda runs zig (the ziglang package has no `zig` on PATH).
+TOOLS_PATH := $(VENV_BIN):$(PATH)
+
+# The tests, the demo and the invoke tool start this moto_server.
+export MOTO_SERVER := $(VENV_BIN)/moto_server
+# SAM CLI: no telemetry (and no network call for it).
+export SAM_CLI_TELEMETRY := 0
+
+# $(call phase,TARGET): run `make TARGET` and print how long it took.
+define phase
+	@t0=$$(date +%s); echo "==> make $(1)"; \
+	$(MAKE) --no-print-directory $(1); \
+	echo "<== make $(1): $$(( $$(date +%s) - t0 )) s"
+endef
+
+.PHONY: fuzz help venv checkov-venv rust-target build check-artefact lint lint-rust \
+	lint-template checkov test test-rust bench demo invoke deploy clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+venv: ## make/refresh .venv (moto, cfn-lint, sam, cargo-lambda, zig)
+	@scripts/venv.sh
+
+checkov-venv:
+	@scripts/venv.sh checkov
+
+rust-target:
+	@command -v rustup >/dev/null || { echo "rustup not found: the $(ARM64) standard library is needed for the arm64 build (rustup target add $(ARM64))" >&2; exit 1; }
+	@rustup target list --installed | grep -qx '$(ARM64)' || rustup target add $(ARM64)
+
+build: venv rust-target ## arm64 Lambda zip: target/lambda/eks-endpoint-guard/bootstrap.zip
+	PATH="$(TOOLS_PATH)" cargo-lambda lambda build --release --arm64 --output-format zip --bin $(BIN)
+	@ls -l $(ARTEFACT)
+
+check-artefact: ## the zip holds an aarch64 bootstrap <= 5 MiB that polls a Runtime API under qemu
+	@scripts/check-artefact.sh $(ARTEFACT)
+
+lint: lint-rust lint-template ## fmt, clippy, cfn-lint, sam validate --lint, event pattern, checkov
+
+lint-rust:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+lint-template: venv checkov-venv
+	$(VENV_BIN)/cfn-lint $(TEMPLATE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV_BIN)/sam validate --lint --template-file $(TEMPLATE)
+	$(VENV_BIN)/python scripts/check-event-pattern.py $(TEMPLATE)
+	$(MAKE) --no-print-directory checkov
+
+checkov: checkov-venv ## checkov on the template (skips are explained in the template)
+	$(CHECKOV_BIN)/checkov --file $(TEMPLATE) --framework cloudformation --skip-download --compact --quiet
+
+test: ## the test command: lint, Rust tests (moto), arm64 build, artefact check
+	$(call phase,lint)
+	$(call phase,test-rust)
+	$(call phase,build)
+	$(call phase,check-artefact)
+
+test-rust: venv
+	cargo test
+
+bench: venv ## cold start, time per event, peak RSS of the release binary
+	cargo build --release
+	cargo run --release --example bench
+
+demo: venv ## the guard reverting a public cluster on an emulated AWS
+	cargo build --release
+	cargo run --release --example demo
+
+invoke: venv ## make invoke EVENT=events/<file>.json: one event through the local binary
+	@[[ -n "$(EVENT)" ]] || { echo "usage: make invoke EVENT=events/<file>.json" >&2; exit 2; }
+	@[[ -f "$(EVENT)" ]] || { echo "no such file: $(EVENT)" >&2; exit 2; }
+	cargo build --release
+	cargo run --release --example invoke -- $(EVENT)
+
+FUZZ_SECONDS ?= 600
+fuzz: ## libFuzzer on the decision path for FUZZ_SECONDS (default 600), seeded from events/
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/decision_path
+	cp events/*.json fuzz/corpus/decision_path/
+	# No LTO (it breaks libFuzzer's coverage symbols); its own target dir so
+	# the instrumented build never evicts the normal one. RUSTC_BOOTSTRAP lets
+	# cargo fuzz use its -Z flags on the stable toolchain.
+	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 RUSTC_BOOTSTRAP=1 \
+		cargo fuzz run decision_path --target-dir target/fuzz -s none \
+		fuzz/corpus/decision_path -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536
+
+deploy: venv rust-target ## sam build && sam deploy --guided (needs AWS credentials)
+	PATH="$(TOOLS_PATH)" sam build --template-file $(TEMPLATE)
+	PATH="$(TOOLS_PATH)" sam deploy --guided
+
+clean: ## remove build output (target/, .aws-sam/)
+	cargo clean
+	rm -rf .aws-sam
+
+distclean: clean ## also remove the virtualenvs
+	rm -rf .venv .venv-checkov .venv.lock .venv-checkov.lock
