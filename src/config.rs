@@ -44,6 +44,17 @@ pub struct Config {
     /// case of its calls (each bounded by the SDK operation time-out) plus the
     /// alert, so a revert is never cut off before its alert.
     pub sweep_cluster_budget: Duration,
+    /// Time-out of one attempt of an AWS call; a whole call (with the SDK's
+    /// retries) gets three times as long. A hung endpoint then costs a
+    /// bounded slice of the invocation, never the whole deadline.
+    pub call_attempt_timeout: Duration,
+}
+
+impl Config {
+    /// Time-out of one AWS call, retries included.
+    pub fn call_timeout(&self) -> Duration {
+        self.call_attempt_timeout * 3
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +119,21 @@ impl Config {
                 }
             },
         };
+
+        let call_attempt_seconds = match value("GUARD_CALL_TIMEOUT_SECONDS") {
+            None => 10.0,
+            Some(text) => match text.parse::<f64>() {
+                Ok(s) if (0.1..=60.0).contains(&s) => s,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        variable: "GUARD_CALL_TIMEOUT_SECONDS",
+                        problem: format!("`{text}` is not a number of seconds from 0.1 to 60"),
+                    });
+                }
+            },
+        };
+        let call_attempt_timeout = Duration::from_secs_f64(call_attempt_seconds);
+        let deadline_margin = Duration::from_secs(10);
 
         let mut own_session_names = vec![GUARD_NAME.to_string()];
         if let Some(function_name) = value("AWS_LAMBDA_FUNCTION_NAME") {
@@ -177,11 +203,13 @@ impl Config {
             exempt_tag_key,
             own_session_names,
             poll_interval: Duration::from_secs_f64(poll_seconds),
-            deadline_margin: Duration::from_secs(10),
+            deadline_margin,
             remediation_role_name,
             sweep_accounts,
             sweep_concurrency,
-            sweep_cluster_budget: Duration::from_secs(150),
+            // Up to four calls (list updates, describe, revert, publish).
+            sweep_cluster_budget: call_attempt_timeout * 3 * 4 + deadline_margin,
+            call_attempt_timeout,
         })
     }
 }
@@ -279,6 +307,10 @@ mod tests {
             ),
             (("ALLOWED_PUBLIC_CIDRS", "office"), "ALLOWED_PUBLIC_CIDRS"),
             (("GUARD_POLL_SECONDS", "0"), "GUARD_POLL_SECONDS"),
+            (
+                ("GUARD_CALL_TIMEOUT_SECONDS", "forever"),
+                "GUARD_CALL_TIMEOUT_SECONDS",
+            ),
             (("REMEDIATION_ROLE_NAME", "role/x"), "REMEDIATION_ROLE_NAME"),
             (("SWEEP_ACCOUNTS", "1234"), "SWEEP_ACCOUNTS"),
             (("SWEEP_ACCOUNTS", "123456789012"), "SWEEP_ACCOUNTS"),

@@ -56,6 +56,20 @@ impl Deadline {
     }
 }
 
+/// Seconds from a CloudTrail `eventTime` (`2026-11-23T06:00:01Z`) to now.
+fn seconds_since(event_time: &str) -> Option<f64> {
+    let then = aws_sdk_eks::primitives::DateTime::from_str(
+        event_time,
+        aws_sdk_eks::primitives::DateTimeFormat::DateTime,
+    )
+    .ok()?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(now - then.as_secs_f64())
+}
+
 /// What the guard knows about one invocation besides its payload.
 #[derive(Clone, Debug)]
 pub struct Invocation {
@@ -112,7 +126,7 @@ pub struct SweepSummary {
 }
 
 /// The invocation's answer (the function's response payload).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Answer {
     /// `ignored`, `own-change`, `compliant`, `cluster-gone`, `reverted`,
@@ -128,6 +142,9 @@ pub struct Answer {
     pub alert_message_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSummary>,
+    /// From the CloudTrail event's time to the revert request (a metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_to_revert_seconds: Option<f64>,
 }
 
 impl Answer {
@@ -266,7 +283,7 @@ impl Guard {
             cluster: Some(name.to_string()),
             update_id: judged.update_id,
             alert_message_id: Some(message_id),
-            sweep: None,
+            ..Answer::default()
         })
     }
 
@@ -305,6 +322,7 @@ impl Guard {
             update_id: None,
             was_already_desired: false,
         };
+        let mut event_to_revert_seconds = None;
         let (state, action, verdict) = loop {
             let Some(state) = self
                 .wait_until_settled(eks, name, wait_for_update.as_deref(), waiting, deadline)
@@ -342,6 +360,7 @@ impl Guard {
             match eks.apply(name, fix).await {
                 Ok(RevertStarted::Update(id)) => {
                     acted.update_id = Some(id);
+                    event_to_revert_seconds = change.event_time.as_deref().and_then(seconds_since);
                     break (state, action, verdict);
                 }
                 Ok(RevertStarted::AlreadyDesired) => {
@@ -423,6 +442,7 @@ impl Guard {
             update_id: acted.update_id,
             alert_message_id: Some(message_id),
             sweep: None,
+            event_to_revert_seconds,
         })
     }
 
@@ -539,6 +559,7 @@ impl Guard {
             update_id: None,
             alert_message_id: None,
             sweep: Some(summary),
+            event_to_revert_seconds: None,
         })
     }
 

@@ -7,6 +7,7 @@
 //! - [`eks`]: the EKS calls and how their answers are sorted.
 //! - [`guard`]: the use case: wait, re-read, decide, revert, alert.
 //! - [`alert`]: the finding and its email, Slack and machine views.
+//! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
 //! - [`error`]: errors and how Lambda sees them.
 //! - [`startup`]: SDK clients and reporting start-up failures.
@@ -17,5 +18,6 @@ pub mod eks;
 pub mod error;
 pub mod event;
 pub mod guard;
+pub mod metrics;
 pub mod policy;
 pub mod startup;

@@ -3,6 +3,7 @@
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::eks::EksClients;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
+use eks_endpoint_guard::metrics::{emf_line, measure};
 use eks_endpoint_guard::startup::{report_init_error, sdk_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -17,7 +18,7 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    let sdk = sdk_config().await;
+    let sdk = sdk_config(&config).await;
     let eks = match &config.remediation_role_name {
         Some(role) => EksClients::cross_account(&sdk, role),
         None => EksClients::single(aws_sdk_eks::Client::new(&sdk)),
@@ -29,7 +30,17 @@ async fn main() -> Result<(), Error> {
             Deadline::from_epoch_millis(event.context.deadline),
             event.context.invoked_function_arn,
         );
-        guard.handle(&event.payload, &invocation).await
+        let result = guard.handle(&event.payload, &invocation).await;
+        // Metrics as an Embedded Metric Format line: no API call, no latency.
+        println!("{}", emf_line(&measure(&result), epoch_millis()));
+        result
     }))
     .await
+}
+
+fn epoch_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -5,23 +5,27 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, SdkConfig};
 
-use crate::config::GUARD_NAME;
+use crate::config::{Config, GUARD_NAME};
 
 /// Loads the standard AWS SDK settings (region, credentials, `AWS_ENDPOINT_URL*`),
-/// with time-outs so that a hung endpoint cannot eat the invocation deadline,
-/// and the guard's name in the user agent so CloudTrail shows its calls.
-pub async fn sdk_config() -> SdkConfig {
+/// with time-outs on every call so that a hung endpoint cannot eat the
+/// invocation deadline, and the guard's name in the user agent so CloudTrail
+/// shows its calls.
+pub async fn sdk_config(config: &Config) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .app_name(AppName::new(GUARD_NAME).expect("a valid static app name"))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        )
+        .timeout_config(timeouts(config))
         .load()
         .await
+}
+
+/// Connect, attempt and whole-call time-outs for every SDK client.
+pub fn timeouts(config: &Config) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(config.call_attempt_timeout.min(Duration::from_secs(3)))
+        .operation_attempt_timeout(config.call_attempt_timeout)
+        .operation_timeout(config.call_timeout())
+        .build()
 }
 
 /// Tells the Lambda Runtime API that initialisation failed (`/init/error`), so

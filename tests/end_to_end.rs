@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{GuardProcess, SECRET_ACCESS_KEY, finding_of, sample};
 use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, Outcome, StatusDuringUpdate,
+    ClusterSpec, EksDouble, EksOptions, EndpointChange, Fault, Finish, Outcome, StatusDuringUpdate,
     UpdateBehaviour,
 };
 use guard_testkit::moto::Moto;
@@ -383,4 +383,48 @@ async fn another_accounts_cluster_is_reached_through_the_remediation_role() {
             Some(guard_testkit::TEST_ACCESS_KEY_ID)
         );
     }
+}
+
+/// An EKS endpoint that never answers: every call has a time-out, so the
+/// guard gives up with a clear error before the invocation deadline instead
+/// of hanging until Lambda kills it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_eks_endpoint_cannot_eat_the_deadline() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, inbox) = moto.topic_with_inbox("hung").await;
+    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
+    eks.add_cluster(ClusterSpec::new("prod-eu"));
+    eks.inject("DescribeUpdate", vec![Fault::Hang; 100]);
+    let mut settings = settings(&topic, &moto, &eks);
+    settings.push(("GUARD_CALL_TIMEOUT_SECONDS", "0.3".to_string()));
+    let guard = GuardProcess::start(&settings).await;
+
+    // The guard keeps 10 s for the alert: this leaves it 3 s to wait.
+    let deadline = Duration::from_secs(13);
+    let started = Instant::now();
+    let (error_type, message) = guard
+        .invoke_with_deadline(
+            &sample("updateclusterconfig-open-public.json", &[]),
+            deadline,
+        )
+        .await
+        .expect_error();
+
+    assert!(
+        started.elapsed() < deadline,
+        "answered after the deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(error_type, "DeadlineExceeded", "{message}");
+    assert!(message.contains("keeps failing"), "{message}");
+    assert!(
+        eks.requests_for("DescribeUpdate").len() >= 2,
+        "timed out and tried again"
+    );
+    assert!(eks.requests_for("UpdateClusterConfig").is_empty());
+    assert!(
+        moto.receive(&inbox, 1, Duration::from_secs(1))
+            .await
+            .is_empty()
+    );
 }

@@ -1,0 +1,156 @@
+//! CloudWatch metrics without an API call: one line per invocation in the
+//! Embedded Metric Format, which CloudWatch Logs turns into metrics in the
+//! `EksEndpointGuard` namespace (dimension `Service`). Pure: the caller prints.
+
+use serde_json::{Value, json};
+
+use crate::error::GuardError;
+use crate::guard::Answer;
+
+pub const NAMESPACE: &str = "EksEndpointGuard";
+
+/// What one invocation counts for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InvocationMetrics {
+    pub events_seen: u32,
+    /// Clusters found (or asked) to break the policy: reverted, reported,
+    /// exempt or already compliant again.
+    pub violations: u32,
+    pub reverts: u32,
+    pub alerts: u32,
+    pub failures: u32,
+    pub clusters_swept: u32,
+    /// From the CloudTrail event's time to the revert request.
+    pub event_to_revert_seconds: Option<f64>,
+}
+
+/// Counts an invocation by its result.
+pub fn measure(result: &Result<Answer, GuardError>) -> InvocationMetrics {
+    let mut metrics = InvocationMetrics {
+        events_seen: 1,
+        ..InvocationMetrics::default()
+    };
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(_) => {
+            metrics.failures = 1;
+            return metrics;
+        }
+    };
+    if let Some(sweep) = &answer.sweep {
+        metrics.clusters_swept = sweep.seen as u32;
+        metrics.reverts = sweep.reverted as u32;
+        metrics.violations = (sweep.reverted + sweep.reported + sweep.exempt) as u32;
+        metrics.alerts = (sweep.reverted + sweep.reported) as u32;
+        return metrics;
+    }
+    if matches!(
+        answer.outcome.as_str(),
+        "reverted" | "would-revert" | "exempt" | "already-compliant"
+    ) {
+        metrics.violations = 1;
+    }
+    if answer.outcome == "reverted" || answer.update_id.is_some() {
+        metrics.reverts = 1;
+    }
+    metrics.alerts = u32::from(answer.alert_message_id.is_some());
+    metrics.event_to_revert_seconds = answer.event_to_revert_seconds;
+    metrics
+}
+
+/// The EMF document for one invocation, as one JSON line.
+pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
+    let mut names = vec![
+        ("EventsSeen", "Count"),
+        ("Violations", "Count"),
+        ("Reverts", "Count"),
+        ("Alerts", "Count"),
+        ("Failures", "Count"),
+        ("ClustersSwept", "Count"),
+    ];
+    let mut document = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [],
+        },
+        "Service": "eks-endpoint-guard",
+        "EventsSeen": metrics.events_seen,
+        "Violations": metrics.violations,
+        "Reverts": metrics.reverts,
+        "Alerts": metrics.alerts,
+        "Failures": metrics.failures,
+        "ClustersSwept": metrics.clusters_swept,
+    });
+    if let Some(seconds) = metrics.event_to_revert_seconds {
+        document["EventToRevertSeconds"] = json!(seconds);
+        names.push(("EventToRevertSeconds", "Seconds"));
+    }
+    document["_aws"]["CloudWatchMetrics"] = json!([{
+        "Namespace": NAMESPACE,
+        "Dimensions": [["Service"]],
+        "Metrics": names
+            .iter()
+            .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+            .collect::<Vec<Value>>(),
+    }]);
+    document.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revert_counts_everywhere_and_carries_its_latency() {
+        let answer = Answer {
+            outcome: "reverted".into(),
+            update_id: Some("u".into()),
+            alert_message_id: Some("m".into()),
+            event_to_revert_seconds: Some(4.5),
+            ..Answer::default()
+        };
+        let metrics = measure(&Ok(answer));
+        assert_eq!(
+            (
+                metrics.events_seen,
+                metrics.violations,
+                metrics.reverts,
+                metrics.alerts,
+                metrics.failures
+            ),
+            (1, 1, 1, 1, 0)
+        );
+        let line: Value = serde_json::from_str(&emf_line(&metrics, 1_700_000_000_000)).unwrap();
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+        assert_eq!(line["Reverts"], 1);
+        assert_eq!(line["EventToRevertSeconds"], 4.5);
+        let declared: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for name in declared {
+            assert!(line[name].is_number(), "{name} declared without a value");
+        }
+    }
+
+    #[test]
+    fn a_failure_and_an_ignored_event_count_as_such() {
+        let failed = measure(&Err(GuardError::DeadlineExceeded {
+            cluster: "c".into(),
+            waiting_for: "x".into(),
+        }));
+        assert_eq!((failed.failures, failed.reverts), (1, 0));
+        let ignored = measure(&Ok(Answer {
+            outcome: "ignored".into(),
+            ..Answer::default()
+        }));
+        assert_eq!(
+            (ignored.events_seen, ignored.violations, ignored.alerts),
+            (1, 0, 0)
+        );
+        let line: Value = serde_json::from_str(&emf_line(&ignored, 0)).unwrap();
+        assert!(line.get("EventToRevertSeconds").is_none());
+    }
+}
