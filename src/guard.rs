@@ -56,6 +56,20 @@ impl Deadline {
     }
 }
 
+/// The one log line per decision, with what an operator filters on.
+fn log_decision(change: &ClusterChange, action: &str, reason: &str) {
+    info!(
+        cluster = %change.cluster_name,
+        account = %change.account,
+        region = %change.region,
+        event_id = change.event_id.as_deref().unwrap_or(""),
+        origin = change.origin.label(),
+        action,
+        reason,
+        "decision"
+    );
+}
+
 /// Seconds from a CloudTrail `eventTime` (`2026-11-23T06:00:01Z`) to now.
 fn seconds_since(event_time: &str) -> Option<f64> {
     let then = aws_sdk_eks::primitives::DateTime::from_str(
@@ -247,23 +261,8 @@ impl Guard {
                 .map(|(s, v)| (s.status.as_str(), &s.access, v)),
             self.config.mode,
         );
-        info!(
-            cluster = name,
-            account = %change.account,
-            region = %change.region,
-            event_id = change.event_id.as_deref().unwrap_or(""),
-            origin = change.origin.label(),
-            action = finding.outcome,
-            reason = %finding.action.description,
-            "decision"
-        );
-        let message_id = alert::publish(&self.sns, &self.config.alert_topic_arn, &finding)
-            .await
-            .map_err(|message| GuardError::AlertNotSent {
-                cluster: name.to_string(),
-                done: finding.action.description.clone(),
-                message,
-            })?;
+        log_decision(change, &finding.outcome, &finding.action.description);
+        let message_id = self.send_alert(name, &finding).await?;
         if granted.is_some() || state.is_none() {
             return Ok(Answer {
                 outcome: finding.outcome.to_string(),
@@ -297,21 +296,9 @@ impl Guard {
         deadline: Deadline,
     ) -> Result<Answer, GuardError> {
         let name = change.cluster_name.as_str();
-        let log_decision = |action: &str, reason: &str| {
-            info!(
-                cluster = name,
-                account = %change.account,
-                region = %change.region,
-                event_id = change.event_id.as_deref().unwrap_or(""),
-                origin = change.origin.label(),
-                action,
-                reason,
-                "decision"
-            );
-        };
         if self.is_own_change(change) {
             let reason = "the guard's own revert: nothing to do";
-            log_decision("own-change", reason);
+            log_decision(change, "own-change", reason);
             return Ok(Answer::new("own-change", Some(name), reason));
         }
 
@@ -329,12 +316,12 @@ impl Guard {
                 .await?
             else {
                 let reason = "the cluster no longer exists";
-                log_decision("cluster-gone", reason);
+                log_decision(change, "cluster-gone", reason);
                 return Ok(Answer::new("cluster-gone", Some(name), reason));
             };
             if state.is_beyond_repair() {
                 let reason = format!("the cluster is {}: nothing to revert", state.status);
-                log_decision("cluster-gone", &reason);
+                log_decision(change, "cluster-gone", &reason);
                 return Ok(Answer::new("cluster-gone", Some(name), reason));
             }
             let exempt = state
@@ -369,7 +356,7 @@ impl Guard {
                 }
                 Err(EksFailure::NotFound(_)) => {
                     let reason = "the cluster was deleted before the revert";
-                    log_decision("cluster-gone", reason);
+                    log_decision(change, "cluster-gone", reason);
                     return Ok(Answer::new("cluster-gone", Some(name), reason));
                 }
                 Err(EksFailure::InUse(message)) => {
@@ -406,7 +393,7 @@ impl Guard {
         } else {
             action.label()
         };
-        log_decision(label, &reason);
+        log_decision(change, label, &reason);
         if action == Action::Nothing {
             return Ok(Answer::new("compliant", Some(name), reason));
         }
@@ -427,14 +414,7 @@ impl Guard {
             self.config.mode,
             &acted,
         );
-        let message_id = alert::publish(&self.sns, &self.config.alert_topic_arn, &finding)
-            .await
-            .map_err(|message| GuardError::AlertNotSent {
-                cluster: name.to_string(),
-                done: finding.action.description.clone(),
-                message,
-            })?;
-        info!(cluster = name, outcome = finding.outcome, message_id = %message_id, "alert sent");
+        let message_id = self.send_alert(name, &finding).await?;
         Ok(Answer {
             outcome: finding.outcome.to_string(),
             reason: Some(reason),
@@ -561,6 +541,25 @@ impl Guard {
             sweep: Some(summary),
             event_to_revert_seconds: None,
         })
+    }
+
+    /// Publishes an alert; failing to fails the invocation, so that Lambda's
+    /// retry (or the on-failure destination) keeps it. Whatever was done to the
+    /// cluster is done: the error says so.
+    async fn send_alert(
+        &self,
+        cluster: &str,
+        finding: &alert::Finding,
+    ) -> Result<String, GuardError> {
+        let message_id = alert::publish(&self.sns, &self.config.alert_topic_arn, finding)
+            .await
+            .map_err(|message| GuardError::AlertNotSent {
+                cluster: cluster.to_string(),
+                done: finding.action.description.clone(),
+                message,
+            })?;
+        info!(cluster, outcome = %finding.outcome, message_id = %message_id, "alert sent");
+        Ok(message_id)
     }
 
     /// The guard's own revert comes back as a CloudTrail event. It is
