@@ -137,6 +137,26 @@ fn sns_client(rules: &[&Rule]) -> aws_sdk_sns::Client {
         .retry_config(RetryConfig::disabled()))
 }
 
+/// A guard on these EKS rules, publishing into a recording inbox.
+fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let guard = Guard::new(config, eks_client(eks_rules), sns_client(&[&publish]));
+    (guard, inbox)
+}
+
+/// The update the sample event started has finished.
+fn event_update_finished() -> Rule {
+    mock!(aws_sdk_eks::Client::describe_update)
+        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful))
+}
+
+/// The cluster is ACTIVE and open to the internet.
+fn open_cluster() -> Rule {
+    mock!(aws_sdk_eks::Client::describe_cluster)
+        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
+}
+
 async fn run(guard: &Guard, event: &str, deadline: Duration) -> Result<Value, GuardError> {
     let payload: Value = serde_json::from_str(event).unwrap();
     guard
@@ -185,13 +205,7 @@ async fn waits_for_the_event_update_then_reads_and_reverts() {
                 && vpc.public_access_cidrs().is_empty()
         })
         .then_output(|| started("revert-1"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
         .await
@@ -239,13 +253,7 @@ async fn stale_settings_during_an_update_are_never_judged() {
         })
     };
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let answer = run(&guard, CLOSE_EVENT, Duration::from_secs(10))
         .await
@@ -274,13 +282,7 @@ async fn waits_out_creating_then_reverts() {
         .then_output(|| ListUpdatesOutput::builder().build());
     let revert =
         mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-2"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_cluster, &list_updates, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
 
     let answer = run(&guard, CREATE_EVENT, Duration::from_secs(10))
         .await
@@ -316,8 +318,7 @@ async fn resource_in_use_on_the_revert_waits_and_retries() {
             .update_ids("other")
             .build()
     });
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_cluster = open_cluster();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
         .sequence()
         .error(|| {
@@ -329,12 +330,9 @@ async fn resource_in_use_on_the_revert_waits_and_retries() {
         })
         .output(|| started("revert-3"))
         .build();
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
+    let (guard, inbox) = guard_with(
         config(&[]),
-        eks_client(&[&describe_update, &list_updates, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
+        &[&describe_update, &list_updates, &describe_cluster, &revert],
     );
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
@@ -376,13 +374,7 @@ async fn throttling_bursts_are_outlasted() {
         .times(2)
         .output(|| started("revert-4"))
         .build();
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_cluster, &describe_update, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &describe_update, &revert]);
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
         .await
@@ -400,16 +392,9 @@ async fn throttling_bursts_are_outlasted() {
 async fn deadline_expiring_mid_wait_fails_the_invocation() {
     let describe_update = mock!(aws_sdk_eks::Client::describe_update)
         .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::InProgress));
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_cluster = open_cluster();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let err = run(&guard, OPEN_EVENT, Duration::from_millis(300))
         .await
@@ -477,8 +462,7 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_alerts() {
 
 #[tokio::test]
 async fn exempt_cluster_is_reported_never_changed() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_update = event_update_finished();
     let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
         described(cluster(
             ClusterStatus::Active,
@@ -488,13 +472,7 @@ async fn exempt_cluster_is_reported_never_changed() {
         ))
     });
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
         .await
@@ -507,8 +485,7 @@ async fn exempt_cluster_is_reported_never_changed() {
 
 #[tokio::test]
 async fn report_mode_alerts_what_it_would_do() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_update = event_update_finished();
     let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
         described(cluster(
             ClusterStatus::Active,
@@ -518,15 +495,12 @@ async fn report_mode_alerts_what_it_would_do() {
         ))
     });
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
+    let (guard, inbox) = guard_with(
         config(&[
             ("GUARD_MODE", "report"),
             ("ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24"),
         ]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
+        &[&describe_update, &describe_cluster, &revert],
     );
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
@@ -543,8 +517,7 @@ async fn report_mode_alerts_what_it_would_do() {
 /// With allowed ranges the revert sends only the CIDR list, cut back.
 #[tokio::test]
 async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_update = event_update_finished();
     let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
         described(cluster(
             ClusterStatus::Active,
@@ -561,12 +534,9 @@ async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
                 && vpc.endpoint_private_access().is_none()
         })
         .then_output(|| started("revert-6"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
+    let (guard, inbox) = guard_with(
         config(&[("ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24")]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
+        &[&describe_update, &describe_cluster, &revert],
     );
 
     let answer = run(
@@ -588,10 +558,8 @@ async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
 /// EKS refuses the revert as a no-op: the cluster complied after all.
 #[tokio::test]
 async fn already_at_desired_configuration_is_success() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_update = event_update_finished();
+    let describe_cluster = open_cluster();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_error(|| {
         UpdateClusterConfigError::InvalidParameterException(
             InvalidParameterException::builder()
@@ -599,13 +567,7 @@ async fn already_at_desired_configuration_is_success() {
                 .build(),
         )
     });
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
         .await
@@ -618,8 +580,7 @@ async fn already_at_desired_configuration_is_success() {
 
 #[tokio::test]
 async fn deleted_cluster_is_logged_and_succeeds() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
+    let describe_update = event_update_finished();
     let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_error(|| {
         DescribeClusterError::ResourceNotFoundException(
             ResourceNotFoundException::builder()
@@ -627,13 +588,7 @@ async fn deleted_cluster_is_logged_and_succeeds() {
                 .build(),
         )
     });
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster]);
 
     let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
         .await
@@ -646,15 +601,8 @@ async fn deleted_cluster_is_logged_and_succeeds() {
 /// The guard's own revert comes back: no EKS call, no alert.
 #[tokio::test]
 async fn own_revert_causes_nothing() {
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_cluster]),
-        sns_client(&[&publish]),
-    );
+    let describe_cluster = open_cluster();
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster]);
 
     let answer = run(&guard, OWN_EVENT, Duration::from_secs(10))
         .await
@@ -675,31 +623,22 @@ async fn look_alike_session_opening_the_endpoint_is_not_skipped() {
             "\"endpointPublicAccess\": false",
             "\"endpointPublicAccess\": true",
         );
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_update = event_update_finished();
+    let describe_cluster = open_cluster();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("r"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let answer = run(&guard, &event, Duration::from_secs(10)).await.unwrap();
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(revert.num_calls(), 1);
+    assert_eq!(inbox.findings().len(), 1, "and alerted like any other");
 }
 
 #[tokio::test]
 async fn access_denied_on_the_revert_fails_with_the_reason() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update)
-        .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful));
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_update = event_update_finished();
+    let describe_cluster = open_cluster();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
         .sequence()
         .http_status(
@@ -707,13 +646,7 @@ async fn access_denied_on_the_revert_fails_with_the_reason() {
             Some(r#"{"__type":"AccessDeniedException","message":"not authorized to perform eks:UpdateClusterConfig"}"#.into()),
         )
         .build();
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_update, &describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let err = run(&guard, OPEN_EVENT, Duration::from_secs(10))
         .await
@@ -722,22 +655,19 @@ async fn access_denied_on_the_revert_fails_with_the_reason() {
     assert_eq!(err.error_type(), "EksError");
     assert!(err.to_string().contains("AccessDenied"), "{err}");
     assert_eq!(revert.num_calls(), 1, "not retried");
+    assert!(
+        inbox.findings().is_empty(),
+        "no alert claims a revert that failed"
+    );
 }
 
 /// Granting an exemption is the quiet way around the guard: it must alert,
 /// naming who, and change nothing.
 #[tokio::test]
 async fn exempt_tag_put_on_alerts_and_changes_nothing() {
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_cluster = open_cluster();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_cluster, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &revert]);
 
     let answer = run(
         &guard,
@@ -761,19 +691,12 @@ async fn exempt_tag_put_on_alerts_and_changes_nothing() {
 /// Taking the exemption off alerts, then the cluster is judged and reverted.
 #[tokio::test]
 async fn exempt_tag_taken_off_alerts_then_reverts() {
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
+    let describe_cluster = open_cluster();
     let list_updates = mock!(aws_sdk_eks::Client::list_updates)
         .then_output(|| ListUpdatesOutput::builder().build());
     let revert =
         mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-7"));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_cluster, &list_updates, &revert]),
-        sns_client(&[&publish]),
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
 
     let answer = run(
         &guard,
@@ -795,15 +718,8 @@ async fn exempt_tag_taken_off_alerts_then_reverts() {
 
 #[tokio::test]
 async fn other_tags_are_ignored() {
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])));
-    let inbox = Inbox::default();
-    let publish = inbox.rule();
-    let guard = Guard::new(
-        config(&[]),
-        eks_client(&[&describe_cluster]),
-        sns_client(&[&publish]),
-    );
+    let describe_cluster = open_cluster();
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster]);
 
     let answer = run(
         &guard,
