@@ -17,6 +17,27 @@ BIN         := eks-endpoint-guard
 TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
 ARTEFACT    := $(TARGET_DIR)/lambda/$(BIN)/bootstrap.zip
 TEMPLATE    := template.yaml
+# The plain CloudFormation form of TEMPLATE for service-managed StackSets
+# (which reject a Transform); generated, not committed.
+STACKSET_TEMPLATE := build/stackset.yaml
+MEMBER_TEMPLATE   := deploy/member.yaml
+CODE_BUCKET_TEMPLATE := deploy/code-bucket.yaml
+
+# StackSets and the central layout (docs/organizations.md). Blank-separated
+# lists; PARAMS and MEMBER_PARAMS are Key=Value words for the stack set's
+# template (a value may hold commas, not blanks).
+REGIONS ?=
+OUS ?=
+ORG_ID ?=
+CODE_BUCKET_PREFIX ?=
+CALL_AS ?= SELF
+STACKSET_ADMIN_REGION ?=
+STACKSET_NAME ?= eks-endpoint-guard
+MEMBER_STACKSET_NAME ?= eks-endpoint-guard-member
+MAX_CONCURRENT_PERCENT ?= 25
+FAILURE_TOLERANCE_PERCENT ?= 10
+PARAMS ?=
+MEMBER_PARAMS ?=
 
 # The venv first: its cargo-lambda, sam, cfn-lint, and its python3, through
 # which cargo-lambda runs zig (the ziglang package has no `zig` on PATH).
@@ -35,10 +56,11 @@ define phase
 endef
 
 .PHONY: fuzz help venv checkov-venv rust-target build check-artefact lint lint-rust \
-	lint-template checkov test test-rust bench demo invoke deploy clean distclean
+	lint-template checkov test test-rust bench demo invoke deploy clean distclean \
+	stackset-template stackset-upload stackset-deploy member-stackset-deploy
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 24
 
 venv: ## make/refresh .venv (moto, cfn-lint, sam, cargo-lambda, zig)
 	@scripts/venv.sh
@@ -57,20 +79,23 @@ build: venv rust-target ## arm64 Lambda zip: target/lambda/eks-endpoint-guard/bo
 check-artefact: ## the zip holds an aarch64 bootstrap <= 5 MiB that polls a Runtime API under qemu
 	@scripts/check-artefact.sh $(ARTEFACT)
 
-lint: lint-rust lint-template ## fmt, clippy, cfn-lint, sam validate --lint, event pattern, checkov
+lint: lint-rust lint-template ## fmt, clippy; cfn-lint, sam validate --lint, event patterns, checkov on every template
 
 lint-rust:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-lint-template: venv checkov-venv
-	$(VENV_BIN)/cfn-lint $(TEMPLATE)
+lint-template: venv checkov-venv stackset-template
+	$(VENV_BIN)/cfn-lint $(TEMPLATE) $(STACKSET_TEMPLATE) $(MEMBER_TEMPLATE) $(CODE_BUCKET_TEMPLATE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV_BIN)/sam validate --lint --template-file $(TEMPLATE)
-	$(VENV_BIN)/python scripts/check-event-pattern.py $(TEMPLATE)
+	$(VENV_BIN)/python scripts/check-event-pattern.py $(TEMPLATE) $(MEMBER_TEMPLATE) $(STACKSET_TEMPLATE)
 	$(MAKE) --no-print-directory checkov
+	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts/stackset.sh"; shellcheck scripts/stackset.sh; \
+	else echo "shellcheck not installed: scripts/stackset.sh not checked"; fi
 
-checkov: checkov-venv ## checkov on the template (skips are explained in the template)
-	$(CHECKOV_BIN)/checkov --file $(TEMPLATE) --framework cloudformation --skip-download --compact --quiet
+checkov: checkov-venv stackset-template ## checkov on the templates (skips are explained in them)
+	$(CHECKOV_BIN)/checkov --file $(TEMPLATE) --file $(STACKSET_TEMPLATE) --file $(MEMBER_TEMPLATE) \
+		--file $(CODE_BUCKET_TEMPLATE) --framework cloudformation --skip-download --compact --quiet
 
 test: ## the test command: lint, Rust tests (moto), arm64 build, artefact check
 	$(call phase,lint)
@@ -111,9 +136,43 @@ deploy: venv rust-target ## sam build && sam deploy --guided (needs AWS credenti
 	PATH="$(TOOLS_PATH)" sam build --template-file $(TEMPLATE)
 	PATH="$(TOOLS_PATH)" sam deploy --guided
 
-clean: ## remove build output (target/, .aws-sam/)
+# ------------------------------------------------- AWS Organizations layouts
+# The deploy targets need AWS credentials (management account or delegated
+# administrator); each prints every AWS command before running it, and
+# DRY_RUN=1 prints them without running any. See docs/organizations.md.
+
+stackset-template: venv ## build/stackset.yaml: template.yaml as plain CloudFormation (SAM translator), code from S3
+	$(VENV_BIN)/python scripts/stackset-template.py $(TEMPLATE) $(STACKSET_TEMPLATE)
+
+stackset-upload: ## code bucket per region (REGIONS, CODE_BUCKET_PREFIX, ORG_ID) and bootstrap.zip into each
+	scripts/stackset.sh upload --code-prefix "$(CODE_BUCKET_PREFIX)" --org-id "$(ORG_ID)" \
+		--regions "$(REGIONS)" --artefact $(ARTEFACT)
+
+stackset-deploy: stackset-template ## create/update the SERVICE_MANAGED stack set over OUS x REGIONS (PARAMS=Key=Value...)
+	scripts/stackset.sh deploy --name $(STACKSET_NAME) --template $(STACKSET_TEMPLATE) \
+		--capabilities CAPABILITY_IAM --regions "$(REGIONS)" --ous "$(OUS)" \
+		--code-prefix "$(CODE_BUCKET_PREFIX)" --artefact $(ARTEFACT) \
+		--call-as $(CALL_AS) --admin-region "$(STACKSET_ADMIN_REGION)" \
+		--max-concurrent-percent $(MAX_CONCURRENT_PERCENT) --failure-tolerance-percent $(FAILURE_TOLERANCE_PERCENT) \
+		$(foreach p,$(PARAMS),--param '$(p)')
+
+# The remediation role (IAM is global) is made by the instance in this region.
+comma := ,
+MEMBER_ROLE_REGION = $(or $(patsubst RemediationRoleRegion=%,%,$(filter RemediationRoleRegion=%,$(MEMBER_PARAMS))),us-east-1)
+
+member-stackset-deploy: ## central layout: deploy/member.yaml as a stack set over OUS x REGIONS (ORG_ID, MEMBER_PARAMS)
+	@[[ " $(subst $(comma), ,$(REGIONS)) " == *" $(MEMBER_ROLE_REGION) "* ]] || { \
+		echo "RemediationRoleRegion $(MEMBER_ROLE_REGION) is not in REGIONS: no member account would get the remediation role" \
+		"(add it to REGIONS or set MEMBER_PARAMS=\"... RemediationRoleRegion=<one of REGIONS>\")" >&2; exit 1; }
+	scripts/stackset.sh deploy --name $(MEMBER_STACKSET_NAME) --template $(MEMBER_TEMPLATE) \
+		--capabilities CAPABILITY_NAMED_IAM --regions "$(REGIONS)" --ous "$(OUS)" \
+		--call-as $(CALL_AS) --admin-region "$(STACKSET_ADMIN_REGION)" \
+		--max-concurrent-percent $(MAX_CONCURRENT_PERCENT) --failure-tolerance-percent $(FAILURE_TOLERANCE_PERCENT) \
+		--param 'OrganizationId=$(ORG_ID)' $(foreach p,$(MEMBER_PARAMS),--param '$(p)')
+
+clean: ## remove build output (target/, .aws-sam/, build/)
 	cargo clean
-	rm -rf .aws-sam
+	rm -rf .aws-sam build
 
 distclean: clean ## also remove the virtualenvs
 	rm -rf .venv .venv-checkov .venv.lock .venv-checkov.lock

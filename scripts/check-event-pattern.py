@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the EventBridge pattern of template.yaml against sample events.
+"""Checks the EventBridge patterns of the templates against sample events.
 
 The pattern must match successful CreateCluster, UpdateClusterConfig,
 TagResource and UntagResource calls of eks.amazonaws.com (the last two for the
@@ -12,11 +12,20 @@ EventBridge's TestEventPattern API needs an AWS account and moto does not
 implement it, so the pattern is evaluated with moto's own matcher
 (moto.events.models.EventPattern). Run with the project virtualenv:
 
-    .venv/bin/python scripts/check-event-pattern.py [template.yaml]
+    .venv/bin/python scripts/check-event-pattern.py [TEMPLATE...]
+
+(default: template.yaml). Each template's EKS patterns are found: the SAM
+event GuardFunction.Events.EksEndpointChange, and the EventPattern of every
+AWS::Events::Rule (the central bus's rule in template.yaml, the member
+accounts' forwarding rule in deploy/member.yaml, the rules SAM generates in
+build/stackset.yaml). A rule without EventPattern (a schedule) is skipped.
+Every pattern found must be identical to the first one, so the layouts can
+never drift apart, and each is evaluated on all cases.
 
 Besides the built-in cases, every events/*.json that is an EventBridge
 envelope is evaluated too, and must match exactly when it is a successful
-CreateCluster/UpdateClusterConfig call of eks.amazonaws.com.
+CreateCluster/UpdateClusterConfig/TagResource/UntagResource call of
+eks.amazonaws.com.
 """
 
 from __future__ import annotations
@@ -35,16 +44,29 @@ EVENT = "EksEndpointChange"
 API_CALLS = ("CreateCluster", "UpdateClusterConfig", "TagResource", "UntagResource")
 
 
-def load_pattern(template_path: str) -> dict:
+def load_patterns(template_path: str) -> list[tuple[str, dict]]:
+    """(label, pattern) of every EKS event pattern of the template."""
     template, matches = decode(template_path)
     if matches:
         sys.exit(f"{template_path}: cannot parse: {matches}")
-    try:
-        event = template["Resources"][FUNCTION]["Properties"]["Events"][EVENT]
-    except KeyError:
+    found = []
+    resources = template.get("Resources", {})
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function":
+            for event_name, event in properties.get("Events", {}).items():
+                if event.get("Type") == "EventBridgeRule":
+                    found.append((f"{name}.Events.{event_name}", event["Properties"]["Pattern"]))
+        elif resource.get("Type") == "AWS::Events::Rule" and "EventPattern" in properties:
+            found.append((name, properties["EventPattern"]))
+    if template_path.endswith("template.yaml") and not any(
+        label == f"{FUNCTION}.Events.{EVENT}" for label, _ in found
+    ):
         sys.exit(f"{template_path}: no Resources.{FUNCTION}.Properties.Events.{EVENT}")
+    if not found:
+        sys.exit(f"{template_path}: no EventBridge pattern found")
     # decode() gives str/dict subclasses that remember their line numbers.
-    return json.loads(json.dumps(event["Properties"]["Pattern"]))
+    return [(f"{template_path}: {label}", json.loads(json.dumps(p))) for label, p in found]
 
 
 def envelope(event_name: str, **detail_overrides) -> dict:
@@ -152,8 +174,8 @@ def file_cases(root: str) -> list[tuple[str, dict, bool]]:
 
 def main() -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    template_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "template.yaml")
-    pattern = EventPattern(None, load_pattern(template_path))
+    template_paths = sys.argv[1:] or [os.path.join(root, "template.yaml")]
+    patterns = [found for path in template_paths for found in load_patterns(path)]
 
     cases = builtin_cases() + file_cases(root)
     # The built-in cases must also agree with the independent predicate.
@@ -161,12 +183,23 @@ def main() -> int:
         assert expected_for(event) == want, f"case table wrong for {name}"
 
     bad = 0
-    for name, event, want in cases:
-        got = pattern.matches_event(copy.deepcopy(event))
-        ok = got == want
-        bad += not ok
-        print(f"{'ok ' if ok else 'BAD'}  {'matches' if got else 'ignored'}  {name}")
-    print(f"event-pattern: {len(cases) - bad} passed, {bad} failed")
+    first_label, first = patterns[0]
+    for index, (label, raw) in enumerate(patterns):
+        if raw != first:
+            bad += 1
+            print(f"BAD  {label} differs from {first_label}:\n  {json.dumps(raw)}\n  {json.dumps(first)}")
+        pattern = EventPattern(None, raw)
+        failed = 0
+        for name, event, want in cases:
+            got = pattern.matches_event(copy.deepcopy(event))
+            ok = got == want
+            failed += not ok
+            # Every case of the first pattern; only failures of the others.
+            if index == 0 or not ok:
+                print(f"{'ok ' if ok else 'BAD'}  {'matches' if got else 'ignored'}  {name}")
+        print(f"event-pattern: {label}: {len(cases) - failed} passed, {failed} failed")
+        bad += failed
+    print(f"event-pattern: {len(patterns)} pattern(s), {bad} problem(s)")
     return 1 if bad else 0
 
 
