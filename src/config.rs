@@ -107,32 +107,19 @@ impl Config {
         let exempt_tag_key =
             value("EXEMPT_TAG_KEY").unwrap_or_else(|| DEFAULT_EXEMPT_TAG_KEY.to_string());
 
-        let poll_seconds = match value("GUARD_POLL_SECONDS") {
-            None => 1.0,
-            Some(text) => match text.parse::<f64>() {
-                Ok(s) if (0.01..=60.0).contains(&s) => s,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "GUARD_POLL_SECONDS",
-                        problem: format!("`{text}` is not a number of seconds from 0.01 to 60"),
-                    });
-                }
-            },
-        };
+        let poll_interval = seconds(
+            "GUARD_POLL_SECONDS",
+            value("GUARD_POLL_SECONDS"),
+            1.0,
+            0.01..=60.0,
+        )?;
 
-        let call_attempt_seconds = match value("GUARD_CALL_TIMEOUT_SECONDS") {
-            None => 10.0,
-            Some(text) => match text.parse::<f64>() {
-                Ok(s) if (0.1..=60.0).contains(&s) => s,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "GUARD_CALL_TIMEOUT_SECONDS",
-                        problem: format!("`{text}` is not a number of seconds from 0.1 to 60"),
-                    });
-                }
-            },
-        };
-        let call_attempt_timeout = Duration::from_secs_f64(call_attempt_seconds);
+        let call_attempt_timeout = seconds(
+            "GUARD_CALL_TIMEOUT_SECONDS",
+            value("GUARD_CALL_TIMEOUT_SECONDS"),
+            10.0,
+            0.1..=60.0,
+        )?;
         let deadline_margin = Duration::from_secs(10);
 
         let mut own_session_names = vec![GUARD_NAME.to_string()];
@@ -202,7 +189,7 @@ impl Config {
             },
             exempt_tag_key,
             own_session_names,
-            poll_interval: Duration::from_secs_f64(poll_seconds),
+            poll_interval,
             deadline_margin,
             remediation_role_name,
             sweep_accounts,
@@ -211,6 +198,29 @@ impl Config {
             sweep_cluster_budget: call_attempt_timeout * 3 * 4 + deadline_margin,
             call_attempt_timeout,
         })
+    }
+}
+
+/// A number of seconds within `range`, or `default` when unset.
+fn seconds(
+    variable: &'static str,
+    text: Option<String>,
+    default: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = text else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match text.parse::<f64>() {
+        Ok(s) if range.contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            problem: format!(
+                "`{text}` is not a number of seconds from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        }),
     }
 }
 
