@@ -173,7 +173,8 @@ pub fn classify(payload: &Value) -> Result<Trigger, InvalidEvent> {
             "not an EventBridge event (no `source` or `detail-type`)".to_string(),
         ));
     }
-    let envelope: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
+    // Deserialised from the borrowed tree: the payload is not copied.
+    let envelope = EventBridgeEvent::<Value>::deserialize(payload)
         .map_err(|e| InvalidEvent(format!("malformed EventBridge envelope: {e}")))?;
     if envelope.source == SCHEDULE_SOURCE && envelope.detail_type == SCHEDULE_DETAIL_TYPE {
         return match (envelope.account, envelope.region) {
@@ -193,7 +194,7 @@ pub fn classify(payload: &Value) -> Result<Trigger, InvalidEvent> {
             envelope.source, envelope.detail_type
         )));
     }
-    let record: CloudTrailRecord = serde_json::from_value(envelope.detail.clone())
+    let record = CloudTrailRecord::deserialize(&envelope.detail)
         .map_err(|e| InvalidEvent(format!("malformed CloudTrail record in `detail`: {e}")))?;
     let account = envelope
         .account
