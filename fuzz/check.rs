@@ -74,7 +74,7 @@ pub fn decision_path(data: &[u8]) {
                     Judged {
                         cluster_arn: None,
                         status: "ACTIVE",
-                        found,
+                        found: Some(found),
                         verdict: &verdict,
                         action: &action,
                     },

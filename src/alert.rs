@@ -105,7 +105,8 @@ pub struct Acted {
 pub struct Judged<'a> {
     pub cluster_arn: Option<&'a str>,
     pub status: &'a str,
-    pub found: &'a EndpointAccess,
+    /// `None` when the cluster could not be read (exemption alerts only).
+    pub found: Option<&'a EndpointAccess>,
     pub verdict: &'a Verdict,
     pub action: &'a Action,
 }
@@ -159,7 +160,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             "reverted",
             ActionTaken {
                 fix: Some(fix.describe()),
-                resulting: Some(fix.applied_to(found)),
+                resulting: found.map(|f| fix.applied_to(f)),
                 update_id: acted.update_id.clone(),
                 description: format!(
                     "reverted: set {} (EKS update {}; it takes a few minutes to apply)",
@@ -172,7 +173,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             "would-revert",
             ActionTaken {
                 fix: Some(fix.describe()),
-                resulting: Some(fix.applied_to(found)),
+                resulting: found.map(|f| fix.applied_to(f)),
                 update_id: None,
                 description: format!(
                     "report mode: nothing changed; enforce mode would set {}",
@@ -237,7 +238,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         },
         actor: change.actor.clone(),
         requested: change.requested.clone(),
-        found: Some(found.clone()),
+        found: found.cloned(),
         violation,
         action: action_taken,
         links: Links {
@@ -290,11 +291,7 @@ pub fn exemption_finding(
         Judged {
             cluster_arn: change.cluster_arn.as_deref(),
             status: state.map(|(status, _, _)| status).unwrap_or("UNKNOWN"),
-            found: state.map(|(_, found, _)| found).unwrap_or(&EndpointAccess {
-                endpoint_public_access: false,
-                endpoint_private_access: false,
-                public_access_cidrs: Vec::new(),
-            }),
+            found: state.map(|(_, found, _)| found),
             verdict,
             action: &Action::Nothing,
         },
@@ -305,7 +302,6 @@ pub fn exemption_finding(
         },
     );
     finding.outcome = outcome.to_string();
-    finding.found = state.map(|(_, found, _)| found.clone());
     finding.summary = match granted_value {
         Some(_) => format!("Guard exemption granted on {}", change.cluster_name),
         None => format!("Guard exemption removed from {}", change.cluster_name),
@@ -649,7 +645,7 @@ mod tests {
             Judged {
                 cluster_arn: None,
                 status: "ACTIVE",
-                found: &found,
+                found: Some(&found),
                 verdict: &verdict,
                 action: &action,
             },

@@ -407,7 +407,7 @@ impl Guard {
             Judged {
                 cluster_arn: state.arn.as_deref(),
                 status: &state.status,
-                found: &state.access,
+                found: Some(&state.access),
                 verdict: &verdict,
                 action: &action,
             },
