@@ -13,8 +13,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, Outcome, StatusDuringUpdate,
-    UpdateBehaviour,
+    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
 };
 use guard_testkit::function::{FunctionProcess, sample, sibling_binary};
 use guard_testkit::moto::Moto;
@@ -67,11 +66,7 @@ async fn main() -> Result<(), String> {
     let moto = Moto::start().await?;
     let (topic, _inbox) = moto.topic_with_inbox("bench").await;
     let eks = EksDouble::start(EksOptions {
-        api_updates: UpdateBehaviour {
-            status_during: StatusDuringUpdate::Active,
-            finish: Finish::After(Duration::from_millis(50)),
-            outcome: Outcome::Successful,
-        },
+        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(50))),
         ..EksOptions::default()
     })
     .await
@@ -119,11 +114,7 @@ async fn main() -> Result<(), String> {
                 private: None,
                 cidrs: None,
             },
-            UpdateBehaviour {
-                status_during: StatusDuringUpdate::Active,
-                finish: Finish::Manual,
-                outcome: Outcome::Successful,
-            },
+            UpdateBehaviour::staying_active(Finish::Manual),
         );
         let event = sample(
             "updateclusterconfig-open-public.json",

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use eks_endpoint_guard::alert::{Finding, email_text};
 use guard_testkit::eks::{
-    ClusterSnapshot, ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, Outcome,
-    StatusDuringUpdate, UpdateBehaviour,
+    ClusterSnapshot, ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
 };
 use guard_testkit::function::{FunctionProcess, finding_of, sample, sibling_binary};
 use guard_testkit::moto::Moto;
@@ -61,11 +60,7 @@ async fn run() -> Result<(), String> {
     );
 
     let eks = EksDouble::start(EksOptions {
-        api_updates: UpdateBehaviour {
-            status_during: StatusDuringUpdate::Active,
-            finish: Finish::After(Duration::from_secs(2)),
-            outcome: Outcome::Successful,
-        },
+        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_secs(2))),
         // The account and region of the sample event.
         region: "eu-west-1".to_string(),
         account: "111122223333".to_string(),
@@ -79,16 +74,8 @@ async fn run() -> Result<(), String> {
 
     let their_update = eks.start_update(
         CLUSTER,
-        EndpointChange {
-            public: Some(true),
-            private: None,
-            cidrs: Some(vec!["0.0.0.0/0".to_string()]),
-        },
-        UpdateBehaviour {
-            status_during: StatusDuringUpdate::Active,
-            finish: Finish::After(Duration::from_secs(3)),
-            outcome: Outcome::Successful,
-        },
+        EndpointChange::open_to_internet(),
+        UpdateBehaviour::staying_active(Finish::After(Duration::from_secs(3))),
     );
     println!(
         "2. jane.doe@example.com runs `aws eks update-cluster-config --resources-vpc-config endpointPublicAccess=true,publicAccessCidrs=0.0.0.0/0`"

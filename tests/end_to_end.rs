@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{GuardProcess, SECRET_ACCESS_KEY, finding_of, sample};
 use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Fault, Finish, Outcome, StatusDuringUpdate,
-    UpdateBehaviour,
+    ClusterSpec, EksDouble, EksOptions, EndpointChange, Fault, Finish, UpdateBehaviour,
 };
 use guard_testkit::moto::Moto;
 use guard_testkit::runtime::Invocation;
@@ -22,11 +21,7 @@ const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
 /// minutes later; the cluster stays ACTIVE meanwhile (seen for endpoint updates).
 fn quick_updates() -> EksOptions {
     EksOptions {
-        api_updates: UpdateBehaviour {
-            status_during: StatusDuringUpdate::Active,
-            finish: Finish::After(Duration::from_millis(300)),
-            outcome: Outcome::Successful,
-        },
+        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(300))),
         ..EksOptions::default()
     }
 }
@@ -37,16 +32,8 @@ fn someone_opens(eks: &EksDouble, cluster: &str) -> String {
     eks.add_cluster(ClusterSpec::new(cluster).public(false).private(true));
     eks.start_update(
         cluster,
-        EndpointChange {
-            public: Some(true),
-            private: None,
-            cidrs: Some(vec!["0.0.0.0/0".to_string()]),
-        },
-        UpdateBehaviour {
-            status_during: StatusDuringUpdate::Active,
-            finish: Finish::Manual,
-            outcome: Outcome::Successful,
-        },
+        EndpointChange::open_to_internet(),
+        UpdateBehaviour::staying_active(Finish::Manual),
     )
 }
 

@@ -9,8 +9,7 @@ use common::{GuardProcess, finding_of, sample};
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use guard_testkit::eks::{
-    ClusterSpec, ClusterStatus, EksDouble, EksOptions, EndpointChange, Finish, Outcome,
-    StatusDuringUpdate, UpdateBehaviour,
+    ClusterSpec, ClusterStatus, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
 };
 use guard_testkit::moto::Moto;
 use serde_json::Value;
@@ -65,11 +64,7 @@ fn seed(eks: &EksDouble, count: usize) -> Vec<(String, Kind)> {
                         private: Some(true),
                         cidrs: None,
                     },
-                    UpdateBehaviour {
-                        status_during: StatusDuringUpdate::Active,
-                        finish: Finish::Manual,
-                        outcome: Outcome::Successful,
-                    },
+                    UpdateBehaviour::staying_active(Finish::Manual),
                 );
             }
             (name, kind)

@@ -221,6 +221,18 @@ pub struct UpdateBehaviour {
     pub outcome: Outcome,
 }
 
+impl UpdateBehaviour {
+    /// A successful update during which the cluster stays `ACTIVE` (seen in the field for
+    /// endpoint updates): the case where the cluster's status says nothing about the update.
+    pub fn staying_active(finish: Finish) -> UpdateBehaviour {
+        UpdateBehaviour {
+            status_during: StatusDuringUpdate::Active,
+            finish,
+            outcome: Outcome::Successful,
+        }
+    }
+}
+
 impl Default for UpdateBehaviour {
     /// `UPDATING` while it runs, finished by the test, `Successful`.
     fn default() -> Self {
@@ -299,6 +311,17 @@ pub struct EndpointChange {
     pub public: Option<bool>,
     pub private: Option<bool>,
     pub cidrs: Option<Vec<String>>,
+}
+
+impl EndpointChange {
+    /// What the guard exists for: the public endpoint turned on for `0.0.0.0/0`.
+    pub fn open_to_internet() -> EndpointChange {
+        EndpointChange {
+            public: Some(true),
+            private: None,
+            cidrs: Some(vec![OPEN_TO_THE_WORLD.to_owned()]),
+        }
+    }
 }
 
 /// A cluster as `DescribeCluster` would show it now.
