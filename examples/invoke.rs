@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use eks_endpoint_guard::event::{Trigger, classify};
+use eks_endpoint_guard::event::{Trigger, parse};
 use guard_testkit::eks::{ClusterSpec, EksDouble, EksOptions, Finish, UpdateBehaviour};
 use guard_testkit::function::{FunctionProcess, finding_of, sibling_binary};
 use guard_testkit::moto::Moto;
@@ -42,7 +42,7 @@ async fn run() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    match serde_json::from_slice(&payload).map(|value| classify(&value)) {
+    match serde_json::from_slice(&payload).map(|value| parse(&value)) {
         Ok(Ok(Trigger::ClusterChange(change))) => {
             eks.add_cluster(ClusterSpec::new(&change.cluster_name));
             println!(

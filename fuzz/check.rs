@@ -4,7 +4,7 @@
 //! renders within SNS's limits.
 
 use eks_endpoint_guard::alert::{self, Acted, Judged};
-use eks_endpoint_guard::event::{Trigger, classify};
+use eks_endpoint_guard::event::{Trigger, parse};
 use eks_endpoint_guard::policy::{Action, EndpointAccess, Mode, Policy, Verdict, decide, evaluate};
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ pub fn decision_path(data: &[u8]) {
     let Ok(payload) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let Ok(Trigger::ClusterChange(change)) = classify(&payload) else {
+    let Ok(Trigger::ClusterChange(change)) = parse(&payload) else {
         return;
     };
     let policies = [
@@ -69,10 +69,11 @@ pub fn decision_path(data: &[u8]) {
                 if action == Action::Nothing {
                     continue;
                 }
+                let arn = alert::cluster_arn(&change, None, "aws");
                 let finding = alert::finding(
                     &change,
                     Judged {
-                        cluster_arn: None,
+                        cluster_arn: &arn,
                         status: "ACTIVE",
                         found: Some(found),
                         verdict: &verdict,
@@ -81,7 +82,7 @@ pub fn decision_path(data: &[u8]) {
                     mode,
                     &Acted {
                         update_id: Some("u".to_string()),
-                        was_already_desired: false,
+                        ..Acted::default()
                     },
                 );
                 let subject = alert::subject(&finding);

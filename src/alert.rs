@@ -14,7 +14,9 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::eks::{AccountRef, UpdateError, describe_update_errors};
 use crate::event::{Actor, ClusterChange};
+use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, Mode, Verdict};
 
 pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
@@ -26,15 +28,22 @@ pub const MAX_SUBJECT_LEN: usize = 100;
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub schema: String,
-    /// `reverted`, `would-revert`, `exempt` or `already-compliant`.
-    pub outcome: String,
+    /// `reverted`, `revert-failed`, `would-revert`, `exempt`,
+    /// `already-compliant`, `exemption-granted`, `exemption-revoked` or
+    /// `not-handled`.
+    pub outcome: Outcome,
     pub mode: Mode,
     pub summary: String,
     pub cluster: ClusterRef,
-    pub trigger: Trigger,
+    pub trigger: TriggerRef,
     pub actor: Actor,
-    /// What the call asked for (`null` when it did not touch the endpoint).
+    /// What the call asked for (`null` when it did not touch the endpoint,
+    /// or when the record's settings could not be read).
     pub requested: Option<EndpointAccess>,
+    /// Why the record's requested settings could not be read (they are
+    /// advisory: the guard judged the cluster's real state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_unreadable: Option<String>,
     /// What the guard read from EKS before acting (`null` when the cluster
     /// could not be read: exemption alerts are sent even then).
     pub found: Option<EndpointAccess>,
@@ -57,7 +66,7 @@ pub struct ClusterRef {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Trigger {
+pub struct TriggerRef {
     /// `cloudtrail` or `sweep`.
     pub source: String,
     /// The API call (`CreateCluster`, `UpdateClusterConfig`) or `sweep`.
@@ -82,36 +91,161 @@ pub struct ActionTaken {
     pub resulting: Option<EndpointAccess>,
     /// The id of the revert's EKS update, when the guard started one.
     pub update_id: Option<String>,
+    /// For a revert that ended `Failed` or `Cancelled`: EKS's errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<UpdateError>,
     pub description: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
-    pub cluster_console: String,
+    /// `null` in partitions whose console address the guard does not know.
+    pub cluster_console: Option<String>,
     pub cloudtrail_event: Option<String>,
 }
 
 /// What the acting side reports back for the finding.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Acted {
     pub update_id: Option<String>,
     /// EKS refused the revert as a no-op: it complied by the time it arrived.
     pub was_already_desired: bool,
+    /// The revert's update ended `Failed` or `Cancelled`.
+    pub failed: Option<FailedRevert>,
+    /// Something learnt on the way that people should know (the sweep: the
+    /// last attempt to close the endpoint failed).
+    pub note: Option<String>,
+}
+
+/// A revert whose update EKS accepted and then did not apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedRevert {
+    pub update_id: String,
+    /// `Failed` or `Cancelled`.
+    pub status: String,
+    pub errors: Vec<UpdateError>,
 }
 
 /// What the guard judged about the cluster it read.
 #[derive(Clone, Copy, Debug)]
 pub struct Judged<'a> {
-    pub cluster_arn: Option<&'a str>,
+    /// The cluster's ARN (see [`cluster_arn`]).
+    pub cluster_arn: &'a str,
     pub status: &'a str,
-    /// `None` when the cluster could not be read (exemption alerts only).
+    /// `None` when the cluster could not be read (exemption and
+    /// not-handled alerts only).
     pub found: Option<&'a EndpointAccess>,
     pub verdict: &'a Verdict,
     pub action: &'a Action,
 }
 
-/// Builds the finding for a decided action (never for `Action::Nothing`).
+/// The cluster's ARN: as EKS or the record gave it, else built in the
+/// function's partition (never guessed from the region's name, which gets the
+/// ISO and sovereign partitions wrong).
+pub fn cluster_arn(change: &ClusterChange, described: Option<&str>, partition: &str) -> String {
+    described
+        .map(str::to_string)
+        .or_else(|| change.cluster_arn.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "arn:{partition}:eks:{}:{}:cluster/{}",
+                change.region, change.account, change.cluster_name
+            )
+        })
+}
+
+fn taken(description: String) -> ActionTaken {
+    ActionTaken {
+        fix: None,
+        resulting: None,
+        update_id: None,
+        errors: Vec::new(),
+        description,
+    }
+}
+
+/// The outcome of a decided action, and what was done (never called for
+/// `Action::Nothing` but by the tag and not-handled alerts, which say more).
+fn action_taken(action: &Action, found: Option<&EndpointAccess>, acted: &Acted) -> (Outcome, ActionTaken) {
+    match action {
+        Action::Revert(fix) if acted.was_already_desired => (
+            Outcome::AlreadyCompliant,
+            taken(format!(
+                "EKS reported the cluster already at the settings the guard would set ({}); nothing was changed",
+                fix.describe()
+            )),
+        ),
+        Action::Revert(fix) => {
+            let update = acted.update_id.as_deref().unwrap_or("unknown");
+            let mut done = ActionTaken {
+                fix: Some(fix.describe()),
+                resulting: found.map(|f| fix.applied_to(f)),
+                update_id: acted.update_id.clone(),
+                errors: Vec::new(),
+                description: format!(
+                    "reverted: set {} (EKS update {update}; it takes a few minutes to apply)",
+                    fix.describe()
+                ),
+            };
+            let Some(failed) = &acted.failed else {
+                return (Outcome::Reverted, done);
+            };
+            done.resulting = None;
+            done.errors = failed.errors.clone();
+            done.description = format!(
+                "REVERT FAILED: EKS accepted the revert ({}) as update {update}, which then ended {} ({}). The endpoint is STILL OPEN. The guard fails this invocation, so Lambda retries it and reverts again; after the retries the event waits in the failure queue.",
+                fix.describe(),
+                failed.status,
+                describe_update_errors(&failed.errors)
+            );
+            (Outcome::RevertFailed, done)
+        }
+        Action::WouldRevert(fix) => (
+            Outcome::WouldRevert,
+            ActionTaken {
+                fix: Some(fix.describe()),
+                resulting: found.map(|f| fix.applied_to(f)),
+                update_id: None,
+                errors: Vec::new(),
+                description: format!(
+                    "report mode: nothing changed; enforce mode would set {}",
+                    fix.describe()
+                ),
+            },
+        ),
+        Action::Exempt(fix) => (
+            Outcome::Exempt,
+            taken(format!(
+                "exempt by tag: nothing changed (without the exemption the guard would set {})",
+                fix.describe()
+            )),
+        ),
+        Action::AlreadyCompliant | Action::Nothing => (
+            Outcome::AlreadyCompliant,
+            taken("the call asked for settings that break the policy, but the cluster complies now; nothing changed".to_string()),
+        ),
+    }
+}
+
+fn summary(outcome: Outcome, cluster: &str) -> String {
+    match outcome {
+        Outcome::Reverted => format!("Public EKS endpoint reverted on {cluster}"),
+        Outcome::RevertFailed => {
+            format!("Revert FAILED on {cluster}: the public EKS endpoint is still open")
+        }
+        Outcome::WouldRevert => format!("Public EKS endpoint found on {cluster} (report mode)"),
+        Outcome::Exempt => format!("Public EKS endpoint on exempt cluster {cluster}"),
+        Outcome::ExemptionGranted => format!("Guard exemption granted on {cluster}"),
+        Outcome::ExemptionRevoked => format!("Guard exemption removed from {cluster}"),
+        Outcome::NotHandled => {
+            format!("EKS change on {cluster} NOT handled: the guard cannot act there")
+        }
+        _ => format!("Public EKS endpoint requested on {cluster}, already compliant"),
+    }
+}
+
+/// Builds the finding for a decided action.
 pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &Acted) -> Finding {
     let Judged {
         cluster_arn,
@@ -120,18 +254,6 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         verdict,
         action,
     } = judged;
-    let region = change.region.as_str();
-    let arn = cluster_arn
-        .map(str::to_string)
-        .or_else(|| change.cluster_arn.clone())
-        .unwrap_or_else(|| {
-            format!(
-                "arn:{}:eks:{region}:{}:cluster/{}",
-                partition(region),
-                change.account,
-                change.cluster_name
-            )
-        });
     let violation = match verdict {
         Verdict::Violation {
             reason,
@@ -143,94 +265,25 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         }),
         Verdict::Compliant => None,
     };
-    let (outcome, action_taken) = match action {
-        Action::Revert(fix) if acted.was_already_desired => (
-            "already-compliant",
-            ActionTaken {
-                fix: None,
-                resulting: None,
-                update_id: None,
-                description: format!(
-                    "EKS reported the cluster already at the settings the guard would set ({}); nothing was changed",
-                    fix.describe()
-                ),
-            },
-        ),
-        Action::Revert(fix) => (
-            "reverted",
-            ActionTaken {
-                fix: Some(fix.describe()),
-                resulting: found.map(|f| fix.applied_to(f)),
-                update_id: acted.update_id.clone(),
-                description: format!(
-                    "reverted: set {} (EKS update {}; it takes a few minutes to apply)",
-                    fix.describe(),
-                    acted.update_id.as_deref().unwrap_or("unknown")
-                ),
-            },
-        ),
-        Action::WouldRevert(fix) => (
-            "would-revert",
-            ActionTaken {
-                fix: Some(fix.describe()),
-                resulting: found.map(|f| fix.applied_to(f)),
-                update_id: None,
-                description: format!(
-                    "report mode: nothing changed; enforce mode would set {}",
-                    fix.describe()
-                ),
-            },
-        ),
-        Action::Exempt(fix) => (
-            "exempt",
-            ActionTaken {
-                fix: None,
-                resulting: None,
-                update_id: None,
-                description: format!(
-                    "exempt by tag: nothing changed (without the exemption the guard would set {})",
-                    fix.describe()
-                ),
-            },
-        ),
-        Action::AlreadyCompliant | Action::Nothing => (
-            "already-compliant",
-            ActionTaken {
-                fix: None,
-                resulting: None,
-                update_id: None,
-                description: "the call asked for settings that break the policy, but the cluster complies now; nothing changed".to_string(),
-            },
-        ),
-    };
-    let summary = match outcome {
-        "reverted" => format!("Public EKS endpoint reverted on {}", change.cluster_name),
-        "would-revert" => format!(
-            "Public EKS endpoint found on {} (report mode)",
-            change.cluster_name
-        ),
-        "exempt" => format!(
-            "Public EKS endpoint on exempt cluster {}",
-            change.cluster_name
-        ),
-        _ => format!(
-            "Public EKS endpoint requested on {}, already compliant",
-            change.cluster_name
-        ),
-    };
+    let (outcome, mut action_taken) = action_taken(action, found, acted);
+    if let Some(note) = &acted.note {
+        action_taken.description = format!("{} {note}", action_taken.description);
+    }
+    let region = change.region.as_str();
+    let domain = AccountRef::from_arn(cluster_arn).and_then(|a| console_domain(&a.partition));
     Finding {
         schema: FINDING_SCHEMA.to_string(),
-        outcome: outcome.to_string(),
+        outcome,
         mode,
-        summary,
+        summary: summary(outcome, &change.cluster_name),
         cluster: ClusterRef {
             name: change.cluster_name.clone(),
-            arn,
+            arn: cluster_arn.to_string(),
             account: change.account.clone(),
             region: change.region.clone(),
             status: status.to_string(),
         },
-        trigger: Trigger {
+        trigger: TriggerRef {
             source: change.origin.source().to_string(),
             api_call: change.origin.label().to_string(),
             event_id: change.event_id.clone(),
@@ -238,20 +291,19 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         },
         actor: change.actor.clone(),
         requested: change.requested.clone(),
+        requested_unreadable: change.requested_unreadable.clone(),
         found: found.cloned(),
         violation,
         action: action_taken,
         links: Links {
-            cluster_console: format!(
-                "https://{region}.{}/eks/home?region={region}#/clusters/{}",
-                console_domain(region),
-                change.cluster_name
-            ),
-            cloudtrail_event: change.event_id.as_ref().map(|id| {
+            cluster_console: domain.map(|domain| {
                 format!(
-                    "https://{region}.{}/cloudtrailv2/home?region={region}#/events/{id}",
-                    console_domain(region)
+                    "https://{region}.{domain}/eks/home?region={region}#/clusters/{}",
+                    change.cluster_name
                 )
+            }),
+            cloudtrail_event: domain.zip(change.event_id.as_ref()).map(|(domain, id)| {
+                format!("https://{region}.{domain}/cloudtrailv2/home?region={region}#/events/{id}")
             }),
         },
     }
@@ -264,6 +316,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
 /// live violation.
 pub fn exemption_finding(
     change: &ClusterChange,
+    cluster_arn: &str,
     tag_key: &str,
     granted_value: Option<&str>,
     state: Option<(&str, &EndpointAccess, &Verdict)>,
@@ -271,13 +324,13 @@ pub fn exemption_finding(
 ) -> Finding {
     let (outcome, description) = match granted_value {
         Some(value) => (
-            "exemption-granted",
+            Outcome::ExemptionGranted,
             format!(
                 "exempt tag {tag_key}={value} put on the cluster: from now on the guard only reports it and never changes it"
             ),
         ),
         None => (
-            "exemption-revoked",
+            Outcome::ExemptionRevoked,
             format!(
                 "exempt tag {tag_key} taken off (or no longer `true`): the guard enforces the policy on this cluster again"
             ),
@@ -289,58 +342,71 @@ pub fn exemption_finding(
     let mut finding = finding(
         change,
         Judged {
-            cluster_arn: change.cluster_arn.as_deref(),
+            cluster_arn,
             status: state.map(|(status, _, _)| status).unwrap_or("UNKNOWN"),
             found: state.map(|(_, found, _)| found),
             verdict,
             action: &Action::Nothing,
         },
         mode,
-        &Acted {
-            update_id: None,
-            was_already_desired: false,
-        },
+        &Acted::default(),
     );
-    finding.outcome = outcome.to_string();
-    finding.summary = match granted_value {
-        Some(_) => format!("Guard exemption granted on {}", change.cluster_name),
-        None => format!("Guard exemption removed from {}", change.cluster_name),
-    };
-    finding.action = ActionTaken {
-        fix: None,
-        resulting: None,
-        update_id: None,
-        description,
-    };
+    finding.outcome = outcome;
+    finding.summary = summary(outcome, &change.cluster_name);
+    finding.action = taken(description);
     finding
 }
 
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
+/// The finding for a change the guard may not act on (another account
+/// without a remediation role, a region it does not guard): people must
+/// learn that a cluster may be open with nobody closing it.
+pub fn not_handled_finding(
+    change: &ClusterChange,
+    cluster_arn: &str,
+    why: &str,
+    mode: Mode,
+) -> Finding {
+    let mut finding = finding(
+        change,
+        Judged {
+            cluster_arn,
+            status: "UNKNOWN",
+            found: None,
+            verdict: &Verdict::Compliant,
+            action: &Action::Nothing,
+        },
+        mode,
+        &Acted::default(),
+    );
+    finding.outcome = Outcome::NotHandled;
+    finding.summary = summary(Outcome::NotHandled, &change.cluster_name);
+    finding.action = taken(format!(
+        "NOT HANDLED: {why}. The guard did not read or change any cluster; check this one by hand."
+    ));
+    finding
 }
 
-fn console_domain(region: &str) -> &'static str {
-    match partition(region) {
-        "aws-cn" => "console.amazonaws.cn",
-        "aws-us-gov" => "console.amazonaws-us-gov.com",
-        _ => "console.aws.amazon.com",
+/// The console's address in a partition; `None` where the guard does not
+/// know it (the ISO and sovereign partitions), rather than a wrong link.
+fn console_domain(partition: &str) -> Option<&'static str> {
+    match partition {
+        "aws" => Some("console.aws.amazon.com"),
+        "aws-cn" => Some("console.amazonaws.cn"),
+        "aws-us-gov" => Some("console.amazonaws-us-gov.com"),
+        _ => None,
     }
 }
 
 /// The SNS subject: the outcome and the cluster, within 100 characters.
 pub fn subject(finding: &Finding) -> String {
-    let prefix = match finding.outcome.as_str() {
-        "reverted" => "[EKS guard] Reverted public endpoint",
-        "would-revert" => "[EKS guard] Public endpoint (report only)",
-        "exempt" => "[EKS guard] Public endpoint, exempt",
-        "exemption-granted" => "[EKS guard] Exemption GRANTED",
-        "exemption-revoked" => "[EKS guard] Exemption removed",
+    let prefix = match finding.outcome {
+        Outcome::Reverted => "[EKS guard] Reverted public endpoint",
+        Outcome::RevertFailed => "[EKS guard] REVERT FAILED, endpoint still public",
+        Outcome::WouldRevert => "[EKS guard] Public endpoint (report only)",
+        Outcome::Exempt => "[EKS guard] Public endpoint, exempt",
+        Outcome::ExemptionGranted => "[EKS guard] Exemption GRANTED",
+        Outcome::ExemptionRevoked => "[EKS guard] Exemption removed",
+        Outcome::NotHandled => "[EKS guard] Change NOT handled",
         _ => "[EKS guard] Public endpoint requested, compliant",
     };
     let text = format!("{prefix}: {}", finding.cluster.name);
@@ -356,7 +422,7 @@ fn describe_access(access: &EndpointAccess) -> String {
     if access.endpoint_public_access {
         format!(
             "public endpoint ON from {}; private endpoint {}",
-            access.public_access_cidrs.join(", "),
+            access.public_cidrs().join(", "),
             if access.endpoint_private_access {
                 "on"
             } else {
@@ -377,12 +443,24 @@ fn describe_access(access: &EndpointAccess) -> String {
 
 /// One sentence on why the alert was sent.
 fn why(finding: &Finding) -> &str {
-    match (&finding.violation, finding.outcome.as_str()) {
+    match (&finding.violation, finding.outcome) {
         (Some(violation), _) => &violation.reason,
-        (None, "exemption-granted" | "exemption-revoked") => {
+        (None, Outcome::ExemptionGranted | Outcome::ExemptionRevoked) => {
             "changing the exempt tag decides whether the guard may act; the endpoint complies with the policy now"
         }
+        (None, Outcome::NotHandled) => {
+            "the change may have opened a cluster's endpoint, and this guard is not set up to act where it happened"
+        }
         (None, _) => "the call asked for settings that break the policy; the cluster complies now",
+    }
+}
+
+/// The requested settings, or why there are none to show.
+fn describe_requested(finding: &Finding) -> String {
+    match (&finding.requested, &finding.requested_unreadable) {
+        (Some(requested), _) => describe_access(requested),
+        (None, Some(why)) => format!("unreadable, {why} (the guard judged the cluster's real state)"),
+        (None, None) => "no endpoint change".to_string(),
     }
 }
 
@@ -446,11 +524,7 @@ pub fn email_text(finding: &Finding) -> String {
         String::new(),
         format!(
             "Requested:    {}",
-            finding
-                .requested
-                .as_ref()
-                .map(describe_access)
-                .unwrap_or_else(|| "no endpoint change".to_string())
+            describe_requested(finding)
         ),
         format!("Found:        {}", describe_found(finding.found.as_ref())),
     ];
@@ -458,7 +532,9 @@ pub fn email_text(finding: &Finding) -> String {
         lines.push(format!("After fix:    {}", describe_access(resulting)));
     }
     lines.push(String::new());
-    lines.push(format!("Cluster:      {}", finding.links.cluster_console));
+    if let Some(link) = &finding.links.cluster_console {
+        lines.push(format!("Cluster:      {link}"));
+    }
     if let Some(link) = &finding.links.cloudtrail_event {
         lines.push(format!("CloudTrail:   {link}"));
     }
@@ -475,9 +551,9 @@ pub fn email_text(finding: &Finding) -> String {
 
 /// The `https` view: an AWS Chatbot custom notification.
 pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
-    let emoji = match finding.outcome.as_str() {
-        "reverted" => ":rotating_light:",
-        "would-revert" | "exemption-granted" => ":warning:",
+    let emoji = match finding.outcome {
+        Outcome::Reverted | Outcome::RevertFailed | Outcome::NotHandled => ":rotating_light:",
+        Outcome::WouldRevert | Outcome::ExemptionGranted => ":warning:",
         _ => ":information_source:",
     };
     let mut description = format!(
@@ -486,19 +562,16 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
         why(finding),
         who(&finding.actor),
         finding.actor.source_ip.as_deref().unwrap_or("unknown"),
-        finding
-            .requested
-            .as_ref()
-            .map(describe_access)
-            .unwrap_or_else(|| "no endpoint change".to_string()),
+        describe_requested(finding),
         describe_found(finding.found.as_ref()),
     );
+    let cluster = match &finding.links.cluster_console {
+        Some(link) => format!("<{link}|{}>", finding.cluster.name),
+        None => finding.cluster.name.clone(),
+    };
     description.push_str(&format!(
-        "\n*Cluster:* <{}|{}> ({} / {})",
-        finding.links.cluster_console,
-        finding.cluster.name,
-        finding.cluster.account,
-        finding.cluster.region
+        "\n*Cluster:* {cluster} ({} / {})",
+        finding.cluster.account, finding.cluster.region
     ));
     if let Some(link) = &finding.links.cloudtrail_event {
         description.push_str(&format!(
@@ -604,6 +677,7 @@ mod tests {
             cluster_name: name.to_string(),
             cluster_arn: None,
             requested: Some(open()),
+            requested_unreadable: None,
             update_id: Some("u-1".into()),
             actor: Actor {
                 identity_type: Some("AssumedRole".into()),
@@ -631,7 +705,20 @@ mod tests {
         }
     }
 
+    const ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
+
     fn reverted(name: &str) -> Finding {
+        acted_on(name, ARN, &revert_started())
+    }
+
+    fn revert_started() -> Acted {
+        Acted {
+            update_id: Some("rev-9".into()),
+            ..Acted::default()
+        }
+    }
+
+    fn acted_on(name: &str, arn: &str, acted: &Acted) -> Finding {
         let found = open();
         let (action, verdict) = decide(
             &Policy::default(),
@@ -643,28 +730,22 @@ mod tests {
         finding(
             &change(name),
             Judged {
-                cluster_arn: None,
+                cluster_arn: arn,
                 status: "ACTIVE",
                 found: Some(&found),
                 verdict: &verdict,
                 action: &action,
             },
             Mode::Enforce,
-            &Acted {
-                update_id: Some("rev-9".into()),
-                was_already_desired: false,
-            },
+            acted,
         )
     }
 
     #[test]
     fn the_finding_carries_everything_a_responder_needs() {
         let f = reverted("prod-eu");
-        assert_eq!(f.outcome, "reverted");
-        assert_eq!(
-            f.cluster.arn,
-            "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu"
-        );
+        assert_eq!(f.outcome, Outcome::Reverted);
+        assert_eq!(f.cluster.arn, ARN);
         assert_eq!(f.action.update_id.as_deref(), Some("rev-9"));
         assert_eq!(
             f.action
@@ -676,6 +757,8 @@ mod tests {
         assert!(
             f.links
                 .cluster_console
+                .as_deref()
+                .unwrap()
                 .contains("eu-west-1.console.aws.amazon.com/eks")
         );
         assert!(
@@ -761,5 +844,138 @@ mod tests {
         ] {
             assert!(names.contains(&(key, value.to_string())), "{key}");
         }
+    }
+
+    #[test]
+    fn the_cluster_arn_is_built_in_the_functions_partition_not_guessed_from_the_region() {
+        let mut c = change("iso-cluster");
+        c.region = "us-isob-east-1".into();
+        let arn = cluster_arn(&c, None, "aws-iso-b");
+        assert_eq!(
+            arn,
+            "arn:aws-iso-b:eks:us-isob-east-1:111122223333:cluster/iso-cluster"
+        );
+        assert_eq!(cluster_arn(&c, Some(ARN), "aws-iso-b"), ARN);
+        // No console link is made up for a partition whose console is unknown.
+        let f = acted_on("iso-cluster", &arn, &revert_started());
+        assert_eq!(f.links.cluster_console, None);
+        assert_eq!(f.links.cloudtrail_event, None);
+        let gov = acted_on(
+            "gov",
+            "arn:aws-us-gov:eks:us-gov-west-1:111122223333:cluster/gov",
+            &revert_started(),
+        );
+        assert!(
+            gov.links
+                .cluster_console
+                .unwrap()
+                .contains(".console.amazonaws-us-gov.com/eks")
+        );
+        assert!(!email_text(&f).contains("https://"));
+    }
+
+    #[test]
+    fn a_failed_revert_says_plainly_that_the_endpoint_is_still_open() {
+        let acted = Acted {
+            update_id: Some("rev-9".into()),
+            failed: Some(FailedRevert {
+                update_id: "rev-9".into(),
+                status: "Failed".into(),
+                errors: vec![UpdateError {
+                    code: "AccessDenied".into(),
+                    message: "the cluster role may not change the endpoint".into(),
+                }],
+            }),
+            ..Acted::default()
+        };
+        let f = acted_on("prod-eu", ARN, &acted);
+        assert_eq!(f.outcome, Outcome::RevertFailed);
+        assert_eq!(f.action.errors[0].code, "AccessDenied");
+        assert_eq!(f.action.resulting, None, "nothing resulted");
+        assert!(subject(&f).contains("REVERT FAILED"), "{}", subject(&f));
+        let email = email_text(&f);
+        for needle in [
+            "STILL OPEN",
+            "rev-9",
+            "Failed",
+            "AccessDenied: the cluster role may not change the endpoint",
+        ] {
+            assert!(email.contains(needle), "email lacks {needle}:\n{email}");
+        }
+        let chat = chatbot_notification(&f);
+        assert!(chat["content"]["title"].as_str().unwrap().contains("FAILED"));
+        assert!(
+            chat["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("AccessDenied")
+        );
+        let machine: Finding = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(machine, f);
+        assert!(attributes(&f).contains(&("action", "revert-failed".to_string())));
+    }
+
+    #[test]
+    fn a_change_out_of_reach_is_told_with_what_to_configure() {
+        let f = not_handled_finding(
+            &change("elsewhere"),
+            ARN,
+            "account 111122223333 is not the function's own and REMEDIATION_ROLE_NAME is not set",
+            Mode::Enforce,
+        );
+        assert_eq!(f.outcome, Outcome::NotHandled);
+        assert_eq!(f.found, None);
+        let email = email_text(&f);
+        for needle in ["NOT HANDLED", "REMEDIATION_ROLE_NAME", "jane", "ev-1"] {
+            assert!(email.contains(needle), "email lacks {needle}:\n{email}");
+        }
+        assert!(subject(&f).contains("NOT handled"));
+        assert!(attributes(&f).contains(&("action", "not-handled".to_string())));
+    }
+
+    #[test]
+    fn unreadable_requested_settings_are_said_so() {
+        let mut c = change("prod-eu");
+        c.requested = None;
+        c.requested_unreadable = Some("publicAccessCidrs has a JSON number entry".into());
+        let found = open();
+        let (action, verdict) = decide(&Policy::default(), Mode::Enforce, false, None, &found);
+        let f = finding(
+            &c,
+            Judged {
+                cluster_arn: ARN,
+                status: "ACTIVE",
+                found: Some(&found),
+                verdict: &verdict,
+                action: &action,
+            },
+            Mode::Enforce,
+            &revert_started(),
+        );
+        let email = email_text(&f);
+        assert!(
+            email.contains("Requested:    unreadable, publicAccessCidrs has a JSON number entry"),
+            "{email}"
+        );
+        let chat = chatbot_notification(&f);
+        assert!(
+            chat["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("unreadable")
+        );
+        let machine: serde_json::Value = serde_json::to_value(&f).unwrap();
+        assert_eq!(machine["requestedUnreadable"], "publicAccessCidrs has a JSON number entry");
+    }
+
+    #[test]
+    fn a_note_learnt_on_the_way_reaches_the_description() {
+        let acted = Acted {
+            note: Some("The last attempt to close it (update u-0) ended Failed.".into()),
+            ..revert_started()
+        };
+        let f = acted_on("prod-eu", ARN, &acted);
+        assert_eq!(f.outcome, Outcome::Reverted);
+        assert!(f.action.description.ends_with("update u-0) ended Failed."));
     }
 }

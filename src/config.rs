@@ -31,9 +31,15 @@ pub struct Config {
     /// How often to look again while a cluster is busy. The revert must follow
     /// the end of a blocking update within two seconds, so keep this at 1 s.
     pub poll_interval: Duration,
-    /// Time kept back from the invocation deadline to publish the alert and
-    /// answer the Runtime API.
+    /// Time kept back from the invocation deadline to answer the Runtime API
+    /// (on top of the calls still needed: see [`Config::time_to_revert`]).
     pub deadline_margin: Duration,
+    /// The regions whose events the guard handles; empty: only the function's
+    /// own region (`GUARD_REGIONS`).
+    pub guard_regions: Vec<String>,
+    /// EKS calls per second per cluster after a short burst, however EKS
+    /// answers (`GUARD_EKS_CALLS_PER_SECOND`): EKS throttles the whole account.
+    pub eks_calls_per_second: f64,
     /// Central layout: the role assumed in member accounts. `None`: single account.
     pub remediation_role_name: Option<String>,
     /// Central layout: the member accounts the sweep walks besides its own.
@@ -54,6 +60,19 @@ impl Config {
     /// Time-out of one AWS call, retries included.
     pub fn call_timeout(&self) -> Duration {
         self.call_attempt_timeout * 3
+    }
+
+    /// What must still be left before the deadline to start a revert: the
+    /// `UpdateClusterConfig` call and the alert's `Publish`, each up to its
+    /// time-out, and the answer to the Runtime API.
+    pub fn time_to_revert(&self) -> Duration {
+        self.call_timeout() * 2 + self.deadline_margin
+    }
+
+    /// Whether the guard handles events of `region` (the function's own
+    /// region is always guarded).
+    pub fn guards_region(&self, region: &str, own_region: &str) -> bool {
+        region == own_region || self.guard_regions.iter().any(|r| r == region)
     }
 }
 
@@ -120,7 +139,35 @@ impl Config {
             10.0,
             0.1..=60.0,
         )?;
-        let deadline_margin = Duration::from_secs(10);
+        let deadline_margin = Duration::from_secs(1);
+
+        let guard_regions = value("GUARD_REGIONS")
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(|region| {
+                        if is_region_name(region) {
+                            Ok(region.to_string())
+                        } else {
+                            Err(ConfigError::Invalid {
+                                variable: "GUARD_REGIONS",
+                                problem: format!("`{region}` is not an AWS region such as eu-west-1"),
+                            })
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+
+        let eks_calls_per_second = seconds(
+            "GUARD_EKS_CALLS_PER_SECOND",
+            value("GUARD_EKS_CALLS_PER_SECOND"),
+            2.0,
+            0.1..=100.0,
+        )?
+        .as_secs_f64();
 
         let mut own_session_names = vec![GUARD_NAME.to_string()];
         if let Some(function_name) = value("AWS_LAMBDA_FUNCTION_NAME") {
@@ -191,6 +238,8 @@ impl Config {
             own_session_names,
             poll_interval,
             deadline_margin,
+            guard_regions,
+            eks_calls_per_second,
             remediation_role_name,
             sweep_accounts,
             sweep_concurrency,
@@ -199,6 +248,20 @@ impl Config {
             call_attempt_timeout,
         })
     }
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`, `eusc-de-east-1`: letters
+/// and dashes, then a number.
+fn is_region_name(text: &str) -> bool {
+    let Some((name, number)) = text.rsplit_once('-') else {
+        return false;
+    };
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && name.contains('-')
+        && name
+            .split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// A number of seconds within `range`, or `default` when unset.
@@ -306,6 +369,34 @@ mod tests {
     }
 
     #[test]
+    fn guarded_regions_are_the_own_one_and_those_listed() {
+        let own = config(&[("ALERT_TOPIC_ARN", TOPIC)]).unwrap();
+        assert!(own.guards_region("eu-west-1", "eu-west-1"));
+        assert!(!own.guards_region("eu-central-1", "eu-west-1"));
+        let more = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("GUARD_REGIONS", "eu-central-1, us-gov-west-1,eusc-de-east-1"),
+        ])
+        .unwrap();
+        assert!(more.guards_region("eu-central-1", "eu-west-1"));
+        assert!(more.guards_region("us-gov-west-1", "eu-west-1"));
+        assert!(!more.guards_region("ap-south-1", "eu-west-1"));
+        assert_eq!(more.guard_regions.len(), 3);
+    }
+
+    #[test]
+    fn a_revert_keeps_time_for_its_call_and_the_alert() {
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("GUARD_CALL_TIMEOUT_SECONDS", "2"),
+        ])
+        .unwrap();
+        // Two whole calls of 3 attempts of 2 s, plus the answer's second.
+        assert_eq!(c.time_to_revert(), Duration::from_secs(13));
+        assert_eq!(c.eks_calls_per_second, 2.0);
+    }
+
+    #[test]
     fn errors_name_the_variable() {
         assert_eq!(config(&[]), Err(ConfigError::Missing("ALERT_TOPIC_ARN")));
         let cases = [
@@ -325,6 +416,12 @@ mod tests {
             (("SWEEP_ACCOUNTS", "1234"), "SWEEP_ACCOUNTS"),
             (("SWEEP_ACCOUNTS", "123456789012"), "SWEEP_ACCOUNTS"),
             (("SWEEP_CONCURRENCY", "0"), "SWEEP_CONCURRENCY"),
+            (("GUARD_REGIONS", "eu-west-1,Frankfurt"), "GUARD_REGIONS"),
+            (("GUARD_REGIONS", "eu-west"), "GUARD_REGIONS"),
+            (
+                ("GUARD_EKS_CALLS_PER_SECOND", "0"),
+                "GUARD_EKS_CALLS_PER_SECOND",
+            ),
         ];
         for ((key, bad), variable) in cases {
             let mut pairs = vec![("ALERT_TOPIC_ARN", TOPIC)];

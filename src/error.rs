@@ -51,6 +51,27 @@ pub enum GuardError {
         failure: EksFailure,
     },
 
+    /// The event is from an account or region the guard may not act in; the
+    /// alert said so, and the message names what to configure.
+    #[error("change to cluster {cluster} in {place} not handled: {why}")]
+    OutOfReach {
+        cluster: String,
+        place: String,
+        why: String,
+    },
+
+    /// EKS accepted the revert, and the update then ended `Failed` or
+    /// `Cancelled`: the endpoint is still open. Lambda's retry reverts again.
+    #[error(
+        "the revert of cluster {cluster} (update {update_id}) ended {status}: {errors}; the endpoint is still open; failing so that Lambda retries the event"
+    )]
+    RevertFailed {
+        cluster: String,
+        update_id: String,
+        status: String,
+        errors: String,
+    },
+
     /// The alert could not be published after the SDK's retries. Whatever
     /// the guard did to the cluster is done; the retry of this event sends the
     /// alert.
@@ -71,6 +92,8 @@ impl GuardError {
             GuardError::AlertNotSent { .. } => "AlertNotSent",
             GuardError::Busy { .. } => "Busy",
             GuardError::SweepIncomplete { .. } => "SweepIncomplete",
+            GuardError::OutOfReach { .. } => "OutOfReach",
+            GuardError::RevertFailed { .. } => "RevertFailed",
         }
     }
 }

@@ -101,8 +101,12 @@ pub struct ClusterChange {
     pub cluster_arn: Option<String>,
     /// The endpoint settings the call asked for, completed with EKS defaults
     /// where the record allows it. `None` when the call did not touch the
-    /// endpoint (a logging update, say).
+    /// endpoint (a logging update, say) or its settings could not be read.
     pub requested: Option<EndpointAccess>,
+    /// Why the requested settings could not be read (an unparseable
+    /// `update.params`, a CIDR that is not a string). They are advisory: the
+    /// guard judges the cluster's real state anyway, and the alert says so.
+    pub requested_unreadable: Option<String>,
     /// The update the call started; the guard waits for it before judging.
     pub update_id: Option<String>,
     pub actor: Actor,
@@ -161,7 +165,7 @@ struct CloudTrailRecord {
 }
 
 /// Reads one invocation payload.
-pub fn classify(payload: &Value) -> Result<Trigger, InvalidEvent> {
+pub fn parse(payload: &Value) -> Result<Trigger, InvalidEvent> {
     let Some(object) = payload.as_object() else {
         return Ok(Trigger::Ignored(format!(
             "the payload is a JSON {}, not an EventBridge event",
@@ -206,10 +210,10 @@ pub fn classify(payload: &Value) -> Result<Trigger, InvalidEvent> {
         .clone()
         .or_else(|| record.aws_region.clone())
         .ok_or_else(|| InvalidEvent("the event names no region".to_string()))?;
-    classify_record(record, account, region)
+    read_record(record, account, region)
 }
 
-fn classify_record(
+fn read_record(
     record: CloudTrailRecord,
     account: String,
     region: String,
@@ -291,9 +295,13 @@ fn classify_record(
     let cluster_in_response = response.and_then(|r| r.get("cluster"));
     let update_in_response = response.and_then(|r| r.get("update"));
     let requested = match api_call {
-        ApiCall::CreateCluster => Some(requested_at_creation(request, cluster_in_response)?),
-        ApiCall::UpdateClusterConfig => requested_by_update(request, update_in_response)?,
-        ApiCall::TagResource | ApiCall::UntagResource => None,
+        ApiCall::CreateCluster => requested_at_creation(request, cluster_in_response).map(Some),
+        ApiCall::UpdateClusterConfig => requested_by_update(request, update_in_response),
+        ApiCall::TagResource | ApiCall::UntagResource => Ok(None),
+    };
+    let (requested, requested_unreadable) = match requested {
+        Ok(requested) => (requested, None),
+        Err(InvalidEvent(reason)) => (None, Some(reason)),
     };
     let update_id = update_in_response
         .and_then(|u| u.get("id"))
@@ -312,6 +320,7 @@ fn classify_record(
         cluster_name: cluster_name.to_string(),
         cluster_arn,
         requested,
+        requested_unreadable,
         update_id,
         actor,
         event_id: record.event_id,
@@ -385,6 +394,7 @@ fn tag_change(
         cluster_name: cluster_name.to_string(),
         cluster_arn: Some(arn.to_string()),
         requested: None,
+        requested_unreadable: None,
         update_id: None,
         actor,
         event_id,
@@ -618,7 +628,7 @@ mod tests {
     }
 
     fn change(payload: Value) -> ClusterChange {
-        match classify(&payload) {
+        match parse(&payload) {
             Ok(Trigger::ClusterChange(change)) => *change,
             other => panic!("expected a cluster change, got {other:?}"),
         }
@@ -678,7 +688,7 @@ mod tests {
 
     #[test]
     fn failed_calls_are_ignored_with_the_error() {
-        let Ok(Trigger::Ignored(reason)) = classify(&envelope(json!({
+        let Ok(Trigger::Ignored(reason)) = parse(&envelope(json!({
             "eventName": "UpdateClusterConfig", "errorCode": "AccessDenied",
             "errorMessage": "not allowed", "requestParameters": {"name": "prod"},
             "responseElements": null
@@ -700,7 +710,7 @@ mod tests {
         ];
         for payload in ignored {
             assert!(
-                matches!(classify(&payload), Ok(Trigger::Ignored(_))),
+                matches!(parse(&payload), Ok(Trigger::Ignored(_))),
                 "{payload} should be ignored"
             );
         }
@@ -721,20 +731,6 @@ mod tests {
                 "not a valid",
             ),
             (
-                envelope(
-                    json!({"eventName": "UpdateClusterConfig", "requestParameters":
-                {"name": "x", "resourcesVpcConfig": {"publicAccessCidrs": too_many}}}),
-                ),
-                "at most 40",
-            ),
-            (
-                envelope(
-                    json!({"eventName": "UpdateClusterConfig", "requestParameters":
-                {"name": "x", "resourcesVpcConfig": {"publicAccessCidrs": "0.0.0.0/0"}}}),
-                ),
-                "not a list",
-            ),
-            (
                 json!({"source": "aws.eks", "detail-type": CLOUDTRAIL_DETAIL_TYPE}),
                 "envelope",
             ),
@@ -743,8 +739,32 @@ mod tests {
                 "account",
             ),
         ];
+        // Odd requested settings are advisory: the change is still judged on
+        // the cluster's real state, and the reason travels with it.
+        let unreadable = [
+            (json!({"publicAccessCidrs": too_many}), "at most 40"),
+            (json!({"publicAccessCidrs": "0.0.0.0/0"}), "not a list"),
+            (json!({"publicAccessCidrs": [17]}), "number entry"),
+        ];
+        for (vpc, expected) in unreadable {
+            let c = change(envelope(json!({"eventName": "UpdateClusterConfig",
+                "requestParameters": {"name": "x", "resourcesVpcConfig": vpc}})));
+            assert_eq!(c.requested, None);
+            let reason = c.requested_unreadable.expect("a reason");
+            assert!(reason.contains(expected), "{reason} should name {expected}");
+        }
+        let c = change(envelope(json!({"eventName": "UpdateClusterConfig",
+            "requestParameters": {"name": "x"},
+            "responseElements": {"update": {"id": "u", "type": "EndpointAccessUpdate",
+                "params": [{"type": "PublicAccessCidrs", "value": "[not json"}]}}})));
+        assert!(
+            c.requested_unreadable
+                .as_deref()
+                .is_some_and(|r| r.contains("PublicAccessCidrs")),
+            "{c:?}"
+        );
         for (payload, expected) in invalid {
-            match classify(&payload) {
+            match parse(&payload) {
                 Err(InvalidEvent(message)) => {
                     assert!(
                         message.contains(expected),

@@ -5,7 +5,10 @@
 //! - [`event`]: lenient parsing of EventBridge/CloudTrail records (pure).
 //! - [`policy`]: the policy and the decision (pure).
 //! - [`eks`]: the EKS calls and how their answers are sorted.
-//! - [`guard`]: the use case: wait, re-read, decide, revert, alert.
+//! - [`guard`]: the use case: dispatch, judge one cluster, the exemption
+//!   flow, the sweep.
+//! - [`outcome`]: the one typed outcome that answers, alerts and metrics share.
+//! - [`clock`]: epoch milliseconds and CloudTrail times.
 //! - [`alert`]: the finding and its email, Slack and machine views.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
@@ -13,11 +16,13 @@
 //! - [`startup`]: SDK clients and reporting start-up failures.
 
 pub mod alert;
+pub mod clock;
 pub mod config;
 pub mod eks;
 pub mod error;
 pub mod event;
 pub mod guard;
 pub mod metrics;
+pub mod outcome;
 pub mod policy;
 pub mod startup;

@@ -1,10 +1,11 @@
 //! The Lambda entry point: configuration, clients, and the Runtime API loop.
 
+use eks_endpoint_guard::clock::epoch_millis;
 use eks_endpoint_guard::config::Config;
-use eks_endpoint_guard::eks::EksClients;
+use eks_endpoint_guard::eks::{CallPace, EksClients};
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use eks_endpoint_guard::metrics::{emf_line, measure};
-use eks_endpoint_guard::startup::{report_init_error, sdk_config};
+use eks_endpoint_guard::startup::{report_init_error, sdk_config, sns_client};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -19,11 +20,13 @@ async fn main() -> Result<(), Error> {
         }
     };
     let sdk = sdk_config(&config).await;
+    let pace = CallPace::new(config.eks_calls_per_second);
     let eks = match &config.remediation_role_name {
-        Some(role) => EksClients::cross_account(&sdk, role),
-        None => EksClients::single(aws_sdk_eks::Client::new(&sdk)),
+        Some(role) => EksClients::cross_account(&sdk, role, pace),
+        None => EksClients::single(aws_sdk_eks::Client::new(&sdk), pace),
     };
-    let guard = Guard::with_clients(config, eks, aws_sdk_sns::Client::new(&sdk));
+    let sns = sns_client(&sdk, &config.alert_topic_arn);
+    let guard = Guard::with_clients(config, eks, sns);
     let guard = &guard;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::new(
@@ -36,11 +39,4 @@ async fn main() -> Result<(), Error> {
         result
     }))
     .await
-}
-
-fn epoch_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::error::GuardError;
 use crate::guard::Answer;
+use crate::outcome::Outcome;
 
 pub const NAMESPACE: &str = "EksEndpointGuard";
 
@@ -14,12 +15,16 @@ pub const NAMESPACE: &str = "EksEndpointGuard";
 pub struct InvocationMetrics {
     pub events_seen: u32,
     /// Clusters found (or asked) to break the policy: reverted, reported,
-    /// exempt or already compliant again.
+    /// exempt, already compliant again, or whose revert failed.
     pub violations: u32,
     pub reverts: u32,
+    /// Reverts EKS accepted and then did not apply.
+    pub reverts_failed: u32,
     pub alerts: u32,
     pub failures: u32,
     pub clusters_swept: u32,
+    /// Clusters a sweep left for the next one (busy, or not reached in time).
+    pub clusters_pending: u32,
     /// From the CloudTrail event's time to the revert request.
     pub event_to_revert_seconds: Option<f64>,
 }
@@ -32,27 +37,25 @@ pub fn measure(result: &Result<Answer, GuardError>) -> InvocationMetrics {
     };
     let answer = match result {
         Ok(answer) => answer,
-        Err(_) => {
+        Err(error) => {
             metrics.failures = 1;
+            if matches!(error, GuardError::RevertFailed { .. }) {
+                metrics.violations = 1;
+                metrics.reverts_failed = 1;
+            }
             return metrics;
         }
     };
     if let Some(sweep) = &answer.sweep {
         metrics.clusters_swept = sweep.seen as u32;
+        metrics.clusters_pending = sweep.pending.len() as u32;
         metrics.reverts = sweep.reverted as u32;
         metrics.violations = (sweep.reverted + sweep.reported + sweep.exempt) as u32;
         metrics.alerts = (sweep.reverted + sweep.reported) as u32;
         return metrics;
     }
-    if matches!(
-        answer.outcome.as_str(),
-        "reverted" | "would-revert" | "exempt" | "already-compliant"
-    ) {
-        metrics.violations = 1;
-    }
-    if answer.outcome == "reverted" || answer.update_id.is_some() {
-        metrics.reverts = 1;
-    }
+    metrics.violations = u32::from(answer.outcomes().any(Outcome::is_violation));
+    metrics.reverts = u32::from(answer.outcomes().any(|o| o == Outcome::Reverted));
     metrics.alerts = u32::from(answer.alert_message_id.is_some());
     metrics.event_to_revert_seconds = answer.event_to_revert_seconds;
     metrics
@@ -67,6 +70,8 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
         ("Alerts", "Count"),
         ("Failures", "Count"),
         ("ClustersSwept", "Count"),
+        ("RevertsFailed", "Count"),
+        ("ClustersPending", "Count"),
     ];
     let mut document = json!({
         "_aws": {
@@ -80,6 +85,8 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
         "Alerts": metrics.alerts,
         "Failures": metrics.failures,
         "ClustersSwept": metrics.clusters_swept,
+        "RevertsFailed": metrics.reverts_failed,
+        "ClustersPending": metrics.clusters_pending,
     });
     if let Some(seconds) = metrics.event_to_revert_seconds {
         document["EventToRevertSeconds"] = json!(seconds);
@@ -103,11 +110,10 @@ mod tests {
     #[test]
     fn a_revert_counts_everywhere_and_carries_its_latency() {
         let answer = Answer {
-            outcome: "reverted".into(),
             update_id: Some("u".into()),
             alert_message_id: Some("m".into()),
             event_to_revert_seconds: Some(4.5),
-            ..Answer::default()
+            ..Answer::new(Outcome::Reverted, Some("c"), "r")
         };
         let metrics = measure(&Ok(answer));
         assert_eq!(
@@ -142,15 +148,43 @@ mod tests {
             waiting_for: "x".into(),
         }));
         assert_eq!((failed.failures, failed.reverts), (1, 0));
-        let ignored = measure(&Ok(Answer {
-            outcome: "ignored".into(),
-            ..Answer::default()
-        }));
+        let ignored = measure(&Ok(Answer::new(Outcome::Ignored, None, "not for us")));
         assert_eq!(
             (ignored.events_seen, ignored.violations, ignored.alerts),
             (1, 0, 0)
         );
         let line: Value = serde_json::from_str(&emf_line(&ignored, 0)).unwrap();
         assert!(line.get("EventToRevertSeconds").is_none());
+    }
+
+    #[test]
+    fn a_revoked_exemption_that_reverts_counts_the_revert_and_the_violation() {
+        let answer = Answer {
+            update_id: Some("u".into()),
+            then: Some(Outcome::Reverted),
+            alert_message_id: Some("m".into()),
+            ..Answer::new(Outcome::ExemptionRevoked, Some("c"), "r")
+        };
+        let metrics = measure(&Ok(answer));
+        assert_eq!((metrics.violations, metrics.reverts), (1, 1));
+        let granted = measure(&Ok(Answer::new(Outcome::ExemptionGranted, Some("c"), "r")));
+        assert_eq!((granted.violations, granted.reverts), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_revert_is_a_violation_a_failure_and_a_failed_revert() {
+        let metrics = measure(&Err(GuardError::RevertFailed {
+            cluster: "c".into(),
+            update_id: "u".into(),
+            status: "Failed".into(),
+            errors: "AccessDenied: no".into(),
+        }));
+        assert_eq!(
+            (metrics.failures, metrics.violations, metrics.reverts_failed),
+            (1, 1, 1)
+        );
+        let line: Value = serde_json::from_str(&emf_line(&metrics, 0)).unwrap();
+        assert_eq!(line["RevertsFailed"], 1);
+        assert_eq!(line["ClustersPending"], 0);
     }
 }

@@ -41,6 +41,25 @@ pub struct EndpointAccess {
     pub public_access_cidrs: Vec<String>,
 }
 
+impl EndpointAccess {
+    /// The ranges the public endpoint is open to. EKS reports (and applies)
+    /// an empty list as open to the internet (EKS user guide, cluster
+    /// endpoint access); this is the one place that knows it.
+    pub fn public_cidrs(&self) -> Vec<String> {
+        if self.public_access_cidrs.is_empty() {
+            vec![OPEN_TO_THE_INTERNET.to_string()]
+        } else {
+            self.public_access_cidrs.clone()
+        }
+    }
+}
+
+/// Whether an exempt tag's value exempts the cluster: `true` in any case,
+/// blanks around it ignored; anything else does not.
+pub fn exempts(tag_value: &str) -> bool {
+    tag_value.trim().eq_ignore_ascii_case("true")
+}
+
 /// The settings a revert sends to `UpdateClusterConfig`.
 ///
 /// Only the fields that must change are set: EKS refuses a request that
@@ -70,6 +89,20 @@ impl EndpointFix {
                 endpoint_private_access: current.endpoint_private_access,
                 public_access_cidrs: kept.clone(),
             },
+        }
+    }
+
+    /// True when `current` already has what the fix sets, so that sending
+    /// it changes nothing (EKS would refuse it as "already at the desired
+    /// configuration").
+    pub fn is_satisfied_by(&self, current: &EndpointAccess) -> bool {
+        match self {
+            EndpointFix::ClosePublicEndpoint => {
+                !current.endpoint_public_access && current.endpoint_private_access
+            }
+            EndpointFix::RestrictPublicCidrs(kept) => {
+                current.endpoint_public_access && current.public_access_cidrs == *kept
+            }
         }
     }
 
@@ -121,16 +154,11 @@ pub fn evaluate(policy: &Policy, access: &EndpointAccess) -> Verdict {
         };
     }
 
-    let (inside, outside): (Vec<&String>, Vec<&String>) = access
-        .public_access_cidrs
+    let public_cidrs = access.public_cidrs();
+    let (inside, outside): (Vec<&String>, Vec<&String>) = public_cidrs
         .iter()
         .partition(|cidr| is_allowed(policy, cidr));
-    // An empty list means EKS's default, open to the internet.
-    let outside: Vec<String> = if access.public_access_cidrs.is_empty() {
-        vec![OPEN_TO_THE_INTERNET.to_string()]
-    } else {
-        dedup(outside)
-    };
+    let outside = dedup(outside);
     if outside.is_empty() {
         return Verdict::Compliant;
     }
@@ -542,5 +570,46 @@ mod tests {
         };
         assert!(reason.contains("0.0.0.0/0"), "{reason}");
         assert_eq!(disallowed_cidrs, vec!["0.0.0.0/0".to_string()]);
+    }
+
+    #[test]
+    fn an_empty_list_on_a_public_endpoint_is_open_to_the_internet() {
+        let empty = public(&[]);
+        assert_eq!(empty.public_cidrs(), vec![OPEN_TO_THE_INTERNET]);
+        assert_eq!(public(&["203.0.113.0/24"]).public_cidrs(), vec!["203.0.113.0/24"]);
+        let verdict = evaluate(&policy(&["203.0.113.0/24"]), &empty);
+        assert!(
+            matches!(&verdict, Verdict::Violation { disallowed_cidrs, .. } if disallowed_cidrs == &vec![OPEN_TO_THE_INTERNET.to_string()]),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn only_true_exempts() {
+        for value in ["true", "TRUE", " True "] {
+            assert!(exempts(value), "{value}");
+        }
+        for value in ["false", "", "yes", "1", "tru"] {
+            assert!(!exempts(value), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_fix_is_satisfied_only_by_what_it_sets() {
+        let closed = EndpointAccess {
+            endpoint_public_access: false,
+            endpoint_private_access: true,
+            public_access_cidrs: vec![OPEN_TO_THE_INTERNET.into()],
+        };
+        assert!(EndpointFix::ClosePublicEndpoint.is_satisfied_by(&closed));
+        assert!(!EndpointFix::ClosePublicEndpoint.is_satisfied_by(&public(&["0.0.0.0/0"])));
+        let narrow = EndpointFix::RestrictPublicCidrs(vec!["203.0.113.0/24".into()]);
+        assert!(narrow.is_satisfied_by(&public(&["203.0.113.0/24"])));
+        assert!(!narrow.is_satisfied_by(&public(&["203.0.113.0/25"])));
+        assert!(!narrow.is_satisfied_by(&closed));
+        for fix in [EndpointFix::ClosePublicEndpoint, narrow] {
+            let current = public(&["0.0.0.0/0", "203.0.113.0/24"]);
+            assert!(fix.is_satisfied_by(&fix.applied_to(&current)), "{fix:?}");
+        }
     }
 }

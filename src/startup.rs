@@ -19,6 +19,18 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
         .await
 }
 
+/// The SNS client for the alert topic, in the topic's own region: a central
+/// topic may live in another region than the function, and SNS answers
+/// `Publish` for a topic only in its region.
+pub fn sns_client(sdk: &SdkConfig, topic_arn: &str) -> aws_sdk_sns::Client {
+    let region = topic_arn.split(':').nth(3).filter(|r| !r.is_empty());
+    let mut config = aws_sdk_sns::config::Builder::from(sdk);
+    if let Some(region) = region {
+        config = config.region(aws_sdk_sns::config::Region::new(region.to_string()));
+    }
+    aws_sdk_sns::Client::from_conf(config.build())
+}
+
 /// Connect, attempt and whole-call time-outs for every SDK client.
 pub fn timeouts(config: &Config) -> TimeoutConfig {
     TimeoutConfig::builder()

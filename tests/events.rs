@@ -3,13 +3,16 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use eks_endpoint_guard::event::{ApiCall, Origin, Trigger, classify};
+use eks_endpoint_guard::event::{ApiCall, Origin, Trigger, parse};
 use serde_json::Value;
 
 enum Expect {
     /// A cluster change: the API call, the cluster, whether the request opens
     /// the public endpoint, and the update id to wait for.
     Change(ApiCall, &'static str, Option<bool>, Option<&'static str>),
+    /// A cluster change whose requested settings cannot be read: the cluster,
+    /// and what the reason names. The guard judges the real state anyway.
+    Unreadable(&'static str, &'static str),
     Ignored(&'static str),
     Sweep(&'static str, &'static str),
     Invalid(&'static str),
@@ -100,7 +103,11 @@ fn expectations() -> Vec<(&'static str, Expect)> {
         ),
         (
             "updateclusterconfig-oversized-cidrs.json",
-            Invalid("at most 40"),
+            Unreadable("prod-eu", "at most 40"),
+        ),
+        (
+            "updateclusterconfig-unreadable-params.json",
+            Unreadable("prod-eu", "PublicAccessCidrs in update.params"),
         ),
         (
             "eks-describecluster-read-only.json",
@@ -148,7 +155,7 @@ fn every_sample_event_parses_as_expected() {
             (Err(_), Expect::NotJson) => continue,
             (Err(e), _) => panic!("{file}: {e}"),
         };
-        match (classify(&payload), expect) {
+        match (parse(&payload), expect) {
             (Ok(Trigger::ClusterChange(change)), Expect::Change(call, cluster, opens, update)) => {
                 assert_eq!(change.origin, Origin::CloudTrail(call), "{file}");
                 assert_eq!(change.cluster_name, cluster, "{file}");
@@ -162,6 +169,13 @@ fn every_sample_event_parses_as_expected() {
                 assert!(change.actor.principal_arn.is_some(), "{file}: actor");
                 assert!(change.actor.source_ip.is_some(), "{file}: source IP");
                 assert!(change.actor.user_agent.is_some(), "{file}: user agent");
+            }
+            (Ok(Trigger::ClusterChange(change)), Expect::Unreadable(cluster, why)) => {
+                assert_eq!(change.cluster_name, cluster, "{file}");
+                assert_eq!(change.requested, None, "{file}");
+                let reason = change.requested_unreadable.expect("a reason");
+                assert!(reason.contains(why), "{file}: {reason}");
+                assert!(change.update_id.is_some(), "{file}: the update to wait for");
             }
             (Ok(Trigger::Ignored(reason)), Expect::Ignored(why)) => {
                 assert!(reason.contains(why), "{file}: {reason}")
@@ -181,7 +195,7 @@ fn every_sample_event_parses_as_expected() {
 #[test]
 fn tag_calls_say_which_tags_they_change() {
     let granted = include_str!("../events/tagresource-exempt-granted.json");
-    let Ok(Trigger::ClusterChange(change)) = classify(&serde_json::from_str(granted).unwrap())
+    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(granted).unwrap())
     else {
         panic!("a cluster change")
     };
@@ -191,7 +205,7 @@ fn tag_calls_say_which_tags_they_change() {
             .contains(&("eks-endpoint-guard/exempt".to_string(), "true".to_string()))
     );
     let removed = include_str!("../events/untagresource-exempt-removed.json");
-    let Ok(Trigger::ClusterChange(change)) = classify(&serde_json::from_str(removed).unwrap())
+    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(removed).unwrap())
     else {
         panic!("a cluster change")
     };
@@ -204,7 +218,7 @@ fn tag_calls_say_which_tags_they_change() {
 #[test]
 fn the_widened_list_and_the_sso_actor_are_read() {
     let text = include_str!("../events/updateclusterconfig-widen-cidrs.json");
-    let Ok(Trigger::ClusterChange(change)) = classify(&serde_json::from_str(text).unwrap()) else {
+    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(text).unwrap()) else {
         panic!("a cluster change")
     };
     let requested = change.requested.expect("endpoint settings");

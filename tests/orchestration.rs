@@ -35,6 +35,10 @@ fn config(extra: &[(&str, &str)]) -> Config {
     let mut pairs: Vec<(String, String)> = vec![
         ("ALERT_TOPIC_ARN".into(), TOPIC.into()),
         ("GUARD_POLL_SECONDS".into(), "0.01".into()),
+        // Mocks answer at once: keep little time back for calls, and let the
+        // guard poll fast (the pacing test sets the real rate).
+        ("GUARD_CALL_TIMEOUT_SECONDS".into(), "0.1".into()),
+        ("GUARD_EKS_CALLS_PER_SECOND".into(), "100".into()),
         (
             "AWS_LAMBDA_FUNCTION_NAME".into(),
             "eks-endpoint-guard-fn".into(),
@@ -137,18 +141,41 @@ fn sns_client(rules: &[&Rule]) -> aws_sdk_sns::Client {
         .retry_config(RetryConfig::disabled()))
 }
 
-/// A guard on these EKS rules, publishing into a recording inbox.
+/// A guard on these EKS rules (and, after them, [`reverts_run`]),
+/// publishing into a recording inbox.
 fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
     let inbox = Inbox::default();
     let publish = inbox.rule();
-    let guard = Guard::new(config, eks_client(eks_rules), sns_client(&[&publish]));
+    let reverts = reverts_run();
+    let mut rules = eks_rules.to_vec();
+    rules.push(&reverts);
+    let guard = Guard::new(config, eks_client(&rules), sns_client(&[&publish]));
     (guard, inbox)
 }
 
 /// The update the sample event started has finished.
 fn event_update_finished() -> Rule {
     mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() == Some(EVENT_UPDATE_ID))
         .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful))
+}
+
+/// Any other update (the guard's reverts) is `InProgress` when first
+/// described, right after it started, and `Successful` from then on.
+fn reverts_run() -> Rule {
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() != Some(EVENT_UPDATE_ID))
+        .then_compute_output(move |r| {
+            let id = r.update_id().unwrap_or_default().to_string();
+            let first = seen.lock().unwrap().insert(id.clone());
+            let status = if first {
+                UpdateStatus::InProgress
+            } else {
+                UpdateStatus::Successful
+            };
+            update(&id, status)
+        })
 }
 
 /// The cluster is ACTIVE and open to the internet.
@@ -305,6 +332,7 @@ async fn waits_out_creating_then_reverts() {
 #[tokio::test]
 async fn resource_in_use_on_the_revert_waits_and_retries() {
     let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() != Some("revert-3"))
         .sequence()
         .output(|| update(EVENT_UPDATE_ID, UpdateStatus::Successful))
         .output(|| update("other", UpdateStatus::InProgress))
@@ -359,6 +387,7 @@ async fn throttling_bursts_are_outlasted() {
         .repeatedly()
         .build();
     let describe_update = mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() == Some(EVENT_UPDATE_ID))
         .sequence()
         .http_status(503, None)
         .times(4)
@@ -396,7 +425,7 @@ async fn deadline_expiring_mid_wait_fails_the_invocation() {
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let err = run(&guard, OPEN_EVENT, Duration::from_millis(300))
+    let err = run(&guard, OPEN_EVENT, Duration::from_secs(1))
         .await
         .unwrap_err();
 
@@ -413,14 +442,11 @@ async fn deadline_expiring_mid_wait_fails_the_invocation() {
 }
 
 /// SNS down: the revert is done first, then the invocation fails so that
-/// Lambda retries; the retry (cluster now compliant) still sends the alert.
+/// Lambda retries. The retry finds the cluster compliant and asks EKS with the
+/// same token: EKS answers with the guard's own update, so the alert says
+/// what the guard did (reverted, update revert-5), not "already compliant".
 #[tokio::test]
-async fn sns_outage_fails_after_the_revert_and_the_retry_alerts() {
-    let describe_update = mock!(aws_sdk_eks::Client::describe_update).then_compute_output(|r| {
-        update(r.update_id().unwrap_or_default(), UpdateStatus::Successful)
-    });
-    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
-        .then_output(|| ListUpdatesOutput::builder().update_ids("revert-5").build());
+async fn sns_outage_fails_after_the_revert_and_the_retry_says_what_was_done() {
     let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
         .sequence()
         .output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
@@ -428,15 +454,26 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_alerts() {
         .output(|| described(cluster(ClusterStatus::Active, false, &["0.0.0.0/0"], &[])))
         .repeatedly()
         .build();
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-5"));
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let revert = {
+        let tokens = tokens.clone();
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_compute_output(move |r| {
+            tokens
+                .lock()
+                .unwrap()
+                .push(r.client_request_token().map(str::to_string));
+            // EKS answers a token it knows with the update it started.
+            started("revert-5")
+        })
+    };
     let sns_down = mock!(aws_sdk_sns::Client::publish)
         .sequence()
         .http_status(503, None)
         .build();
     let inbox = Inbox::default();
     let publish = inbox.rule();
-    let eks = eks_client(&[&describe_update, &list_updates, &describe_cluster, &revert]);
+    let (event_update, reverts) = (event_update_finished(), reverts_run());
+    let eks = eks_client(&[&event_update, &describe_cluster, &revert, &reverts]);
 
     let first = Guard::new(config(&[]), eks.clone(), sns_client(&[&sns_down]));
     let err = run(&first, OPEN_EVENT, Duration::from_secs(10))
@@ -453,10 +490,17 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_alerts() {
     let answer = run(&retry, OPEN_EVENT, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(answer["outcome"], "already-compliant");
-    assert_eq!(revert.num_calls(), 1, "no second revert");
+    assert_eq!(answer["outcome"], "reverted", "{answer}");
+    assert_eq!(answer["updateId"], "revert-5");
+    assert_eq!(answer["revertConfirmed"], true);
+    let tokens = tokens.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 2);
+    assert!(tokens[0].is_some(), "the revert carries a token");
+    assert_eq!(tokens[0], tokens[1], "the retry asks with the same token");
     let findings = inbox.findings();
     assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["outcome"], "reverted");
+    assert_eq!(findings[0]["action"]["updateId"], "revert-5");
     assert_eq!(findings[0]["requested"]["endpointPublicAccess"], true);
 }
 

@@ -1,0 +1,106 @@
+//! At most about two EKS calls per second per cluster, whatever EKS answers.
+//!
+//! EKS publishes no rate limits and throttles the whole account
+//! (`TooManyRequestsException`), so a guard that polls or retries fast slows
+//! every other tool in that account. Each cluster gets a token bucket: a
+//! burst of `BURST` calls (a finished update, the settings read, the revert:
+//! the revert still follows within about 1.5 s), then `rate` calls per second.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+const BURST: f64 = 2.0;
+
+#[derive(Clone, Debug)]
+pub struct CallPace {
+    rate: f64,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl CallPace {
+    /// `rate`: calls per second per cluster (after the burst).
+    pub fn new(rate: f64) -> CallPace {
+        CallPace {
+            rate,
+            buckets: Arc::default(),
+        }
+    }
+
+    /// Waits until a call on `cluster` is allowed, and counts it.
+    pub async fn admit(&self, cluster: &str) {
+        let wait = self.reserve(cluster, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Takes a token now (the balance may go below zero: concurrent callers
+    /// queue behind each other) and says how long to wait for it.
+    fn reserve(&self, cluster: &str, now: Instant) -> Duration {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(cluster.to_string()).or_insert(Bucket {
+            tokens: BURST,
+            at: now,
+        });
+        let refilled = bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * self.rate;
+        bucket.tokens = refilled.min(BURST) - 1.0;
+        bucket.at = now;
+        if bucket.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-bucket.tokens / self.rate)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls made back to back at `start`: when each may go.
+    fn schedule(pace: &CallPace, cluster: &str, start: Instant, calls: usize) -> Vec<Duration> {
+        let mut at = start;
+        (0..calls)
+            .map(|_| {
+                at += pace.reserve(cluster, at);
+                at - start
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_then_the_rate_per_cluster() {
+        let pace = CallPace::new(2.0);
+        let start = Instant::now();
+        let times = schedule(&pace, "a", start, 6);
+        let ms: Vec<u128> = times.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [0, 0, 500, 1000, 1500, 2000]);
+        // Another cluster has its own bucket.
+        assert_eq!(
+            schedule(&pace, "b", start, 2),
+            [Duration::ZERO, Duration::ZERO]
+        );
+    }
+
+    #[test]
+    fn an_idle_cluster_gets_its_burst_back_but_no_more() {
+        let pace = CallPace::new(2.0);
+        let start = Instant::now();
+        schedule(&pace, "a", start, 5);
+        let later = start + Duration::from_secs(60);
+        let ms: Vec<u128> = schedule(&pace, "a", later, 3)
+            .iter()
+            .map(Duration::as_millis)
+            .collect();
+        assert_eq!(ms, [0, 0, 500]);
+    }
+}

@@ -1,0 +1,86 @@
+//! The exempt tag put on or taken off a cluster: never quiet.
+//!
+//! Granting an exemption is the quiet way around the guard, so the alert
+//! names who did it and what the cluster's endpoint is right now; when the
+//! exemption ends, the cluster is judged like any other.
+
+use tracing::{info, warn};
+
+use super::{Answer, Deadline, Guard, log_decision};
+use crate::alert;
+use crate::eks::{AccountRef, Eks};
+use crate::error::GuardError;
+use crate::event::{ClusterChange, TagEdit};
+use crate::outcome::Outcome;
+use crate::policy::{self, evaluate};
+
+impl Guard {
+    pub(super) async fn exempt_tag_changed(
+        &self,
+        eks: &Eks,
+        home: &AccountRef,
+        change: &ClusterChange,
+        edit: &TagEdit,
+        deadline: Deadline,
+    ) -> Result<Answer, GuardError> {
+        let key = self.config.exempt_tag_key.as_str();
+        let name = change.cluster_name.as_str();
+        let set_to = edit
+            .set
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        if set_to.is_none() && !edit.removed.iter().any(|k| k == key) {
+            let reason = format!("the tag change does not touch the exempt tag {key}");
+            info!(cluster = name, action = "ignored", reason = %reason, "decision");
+            return Ok(Answer::new(Outcome::Ignored, Some(name), reason));
+        }
+        let granted = set_to.filter(|value| policy::exempts(value));
+        // Read without waiting: the alert must not wait on a busy cluster.
+        let read = eks.describe(name).await;
+        if let Err(failure) = &read {
+            warn!(cluster = name, %failure, "could not read the cluster for the exemption alert");
+        }
+        let state = read.as_ref().ok().and_then(Option::as_ref);
+        let verdict = state.map(|s| evaluate(&self.config.policy, &s.access));
+        let arn = alert::cluster_arn(change, state.and_then(|s| s.arn.as_deref()), &home.partition);
+        let finding = alert::exemption_finding(
+            change,
+            &arn,
+            key,
+            granted,
+            state
+                .zip(verdict.as_ref())
+                .map(|(s, v)| (s.status.as_str(), &s.access, v)),
+            self.config.mode,
+        );
+        log_decision(change, finding.outcome, &finding.action.description);
+        let message_id = self.send_alert(name, &finding).await?;
+        let told = Answer {
+            alert_message_id: Some(message_id),
+            ..Answer::new(finding.outcome, Some(name), finding.action.description.clone())
+        };
+        match (read, granted) {
+            (Ok(Some(_)), None) => {}
+            // No longer exempt but unreadable: fail, so Lambda's retry judges it.
+            (Err(failure), None) => {
+                return Err(GuardError::Eks {
+                    operation: "DescribeCluster",
+                    cluster: name.to_string(),
+                    failure,
+                });
+            }
+            // Granted: nothing to judge. Deleted: nothing to protect.
+            _ => return Ok(told),
+        }
+        let judged = self.judge(eks, home, change, deadline).await?;
+        Ok(Answer {
+            reason: Some(format!("then judged: {}", judged.outcome)),
+            update_id: judged.update_id,
+            revert_confirmed: judged.revert_confirmed,
+            then: Some(judged.outcome),
+            event_to_revert_seconds: judged.event_to_revert_seconds,
+            ..told
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! What the guard knows about one invocation besides its payload: when it
+//! must have answered, and which function (account, region, partition) it is.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::clock::epoch_millis;
+use crate::eks::AccountRef;
+
+/// When the invocation must have answered.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// From the Runtime API's `Lambda-Runtime-Deadline-Ms` (epoch milliseconds).
+    pub fn from_epoch_millis(deadline_ms: u64) -> Deadline {
+        let left = deadline_ms.saturating_sub(epoch_millis());
+        Deadline(Instant::now() + Duration::from_millis(left))
+    }
+
+    pub fn after(duration: Duration) -> Deadline {
+        Deadline(Instant::now() + duration)
+    }
+
+    /// True when `needed` still fits before the deadline.
+    pub fn allows(&self, needed: Duration) -> bool {
+        Instant::now() + needed < self.0
+    }
+
+    /// Time left (zero once passed).
+    pub fn left(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub deadline: Deadline,
+    /// The function's own ARN (`Lambda-Runtime-Invoked-Function-Arn`): it
+    /// tells the function's account, region and partition.
+    pub function_arn: String,
+}
+
+impl Invocation {
+    pub fn new(deadline: Deadline, function_arn: impl Into<String>) -> Invocation {
+        Invocation {
+            deadline,
+            function_arn: function_arn.into(),
+        }
+    }
+
+    /// An invocation whose function ARN is unknown (tests that call the
+    /// guard directly): the event's account is taken as the function's own.
+    pub fn until(deadline: Deadline) -> Invocation {
+        Invocation::new(deadline, "")
+    }
+
+    /// The function's account, region and partition, when its ARN tells.
+    pub fn home(&self) -> Option<AccountRef> {
+        AccountRef::from_arn(&self.function_arn)
+    }
+}

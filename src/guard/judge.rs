@@ -1,0 +1,463 @@
+//! One cluster from an event, one step per function:
+//!
+//! 1. [`Guard::wait_until_settled`]: until the cluster is `ACTIVE` **and** no
+//!    update is `InProgress`. The status alone does not tell: endpoint
+//!    updates have been seen to keep the cluster `ACTIVE` for their whole run,
+//!    describing the old settings (rancher/eks-operator#672).
+//! 2. Only then read the settings (read earlier, they could be stale by the
+//!    time the update reports done), and decide on them, never on the event:
+//!    events can be stale, replayed, or the guard's own.
+//! 3. [`Guard::send_fix`]: revert, under a token derived from the event.
+//!    `ResourceInUseException` (another update, or AWS's own work with no
+//!    update listed, aws/containers-roadmap#1500) means: pause, wait again,
+//!    re-read, re-decide.
+//! 4. Alert at once that the revert started.
+//! 5. [`Guard::follow_revert`]: watch the revert's update to its end. An update
+//!    EKS accepted can still end `Failed`; then a second alert says the
+//!    endpoint is still open, and the invocation fails so Lambda retries it.
+
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::backoff::Backoff;
+use super::token::{Cause, revert_token};
+use super::{Answer, Deadline, Guard, log_decision};
+use crate::alert::{self, Acted, FailedRevert, Judged};
+use crate::clock::seconds_since;
+use crate::eks::{
+    AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
+};
+use crate::error::GuardError;
+use crate::event::{ClusterChange, Origin};
+use crate::outcome::Outcome;
+use crate::policy::{self, Action, EndpointFix, Mode, Verdict, decide, evaluate};
+
+/// How many spent tokens (an earlier revert of the same cause that failed,
+/// or no longer holds) the guard steps over before giving up.
+const MAX_SPENT_TOKENS: usize = 4;
+
+/// What became of sending a fix.
+#[derive(Debug)]
+pub(super) enum Sent {
+    /// EKS runs (or, for a cluster that complies, ran) this update.
+    Update(UpdateSummary),
+    /// EKS refused the fix as a no-op.
+    AlreadyDesired,
+}
+
+impl Guard {
+    pub(super) async fn judge(
+        &self,
+        eks: &Eks,
+        home: &AccountRef,
+        change: &ClusterChange,
+        deadline: Deadline,
+    ) -> Result<Answer, GuardError> {
+        let name = change.cluster_name.as_str();
+        if self.is_own_change(change) {
+            let reason = "the guard's own revert: nothing to do";
+            log_decision(change, Outcome::OwnChange, reason);
+            return Ok(Answer::new(Outcome::OwnChange, Some(name), reason));
+        }
+        let mut backoff = Backoff::new(self.config.poll_interval, name);
+        // First the update the event started; after a refusal, any update.
+        let mut waiting_for = change.update_id.clone();
+        loop {
+            let Some(state) = self
+                .wait_until_settled(eks, name, waiting_for.as_deref(), &mut backoff, deadline)
+                .await?
+            else {
+                return Ok(gone(change, "the cluster no longer exists"));
+            };
+            if state.is_beyond_repair() {
+                let reason = format!("the cluster is {}: nothing to revert", state.status);
+                return Ok(gone(change, &reason));
+            }
+            let (action, verdict) = self.decide_on(change, &state);
+            let acted = match &action {
+                Action::Revert(fix) => {
+                    if !deadline.allows(self.config.time_to_revert()) {
+                        return Err(GuardError::DeadlineExceeded {
+                            cluster: name.to_string(),
+                            waiting_for: "no time left to revert and alert".to_string(),
+                        });
+                    }
+                    match self.send_fix(eks, change, fix, false).await {
+                        Ok(sent) => acted_from(sent),
+                        Err(EksFailure::NotFound(_)) => {
+                            return Ok(gone(change, "the cluster was deleted before the revert"));
+                        }
+                        Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
+                            warn!(cluster = name, %failure, "revert refused; pausing, then judging again");
+                            let pause = backoff.next_pause();
+                            self.pause(name, &failure.to_string(), pause, deadline).await?;
+                            waiting_for = None;
+                            continue;
+                        }
+                        Err(failure) => {
+                            return Err(GuardError::Eks {
+                                operation: "UpdateClusterConfig",
+                                cluster: name.to_string(),
+                                failure,
+                            });
+                        }
+                    }
+                }
+                Action::AlreadyCompliant => self.earlier_revert(eks, change, &state).await,
+                _ => Acted::default(),
+            };
+            return self
+                .report(eks, home, change, &state, (&action, &verdict), acted, deadline)
+                .await;
+        }
+    }
+
+    /// Waits until the cluster is `ACTIVE` with no update in progress, then
+    /// reads it. `Ok(None)`: the cluster no longer exists.
+    ///
+    /// Each poll checks the update first and reads the settings second. An
+    /// update with a known id costs one `DescribeUpdate` per poll; finished
+    /// updates are answered from memory.
+    async fn wait_until_settled(
+        &self,
+        eks: &Eks,
+        name: &str,
+        update_id: Option<&str>,
+        backoff: &mut Backoff,
+        deadline: Deadline,
+    ) -> Result<Option<ClusterState>, GuardError> {
+        loop {
+            let pending = match update_id {
+                Some(id) => eks.update(name, id).await.map(|update| {
+                    update
+                        .filter(|u| u.state == UpdateState::InProgress)
+                        .map(|u| u.id)
+                }),
+                None => eks.update_in_progress(name).await,
+            };
+            let (waiting_for, pause) = match pending {
+                Ok(Some(id)) => (
+                    format!("update {id} is InProgress"),
+                    self.config.poll_interval,
+                ),
+                Ok(None) => match eks.describe(name).await {
+                    Ok(None) => return Ok(None),
+                    Ok(Some(state)) if state.is_active() || state.is_beyond_repair() => {
+                        return Ok(Some(state));
+                    }
+                    Ok(Some(state)) => (
+                        format!("the cluster is {}", state.status),
+                        self.config.poll_interval,
+                    ),
+                    Err(failure) if failure.is_transient() => (
+                        format!("DescribeCluster keeps failing ({failure})"),
+                        backoff.next_pause(),
+                    ),
+                    Err(failure) => {
+                        return Err(GuardError::Eks {
+                            operation: "DescribeCluster",
+                            cluster: name.to_string(),
+                            failure,
+                        });
+                    }
+                },
+                Err(failure) if failure.is_transient() => (
+                    format!("the update check keeps failing ({failure})"),
+                    backoff.next_pause(),
+                ),
+                Err(failure) => {
+                    return Err(GuardError::Eks {
+                        operation: if update_id.is_some() {
+                            "DescribeUpdate"
+                        } else {
+                            "ListUpdates"
+                        },
+                        cluster: name.to_string(),
+                        failure,
+                    });
+                }
+            };
+            self.pause(name, &waiting_for, pause, deadline).await?;
+        }
+    }
+
+    /// The pure decision on the cluster's real settings.
+    pub(super) fn decide_on(&self, change: &ClusterChange, state: &ClusterState) -> (Action, Verdict) {
+        let exempt = state
+            .tags
+            .get(&self.config.exempt_tag_key)
+            .is_some_and(|value| policy::exempts(value));
+        decide(
+            &self.config.policy,
+            self.config.mode,
+            exempt,
+            change.requested.as_ref(),
+            &state.access,
+        )
+    }
+
+    /// Sends `fix` under the cause's token. A token EKS knows answers with
+    /// the update it started before; if that one has finished while the
+    /// cluster still breaks the policy (`complies == false`), it failed or
+    /// no longer holds, and the next token in the chain (derived from that
+    /// update) starts a new one. Every handler of one cause walks the same
+    /// chain, so duplicates still end with one update each step.
+    pub(super) async fn send_fix(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        fix: &EndpointFix,
+        complies: bool,
+    ) -> Result<Sent, EksFailure> {
+        let name = change.cluster_name.as_str();
+        let place = Place::new(&change.account, &change.region);
+        let cause = cause_of(change);
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_SPENT_TOKENS {
+            let token = cause.map(|c| revert_token(c, &place, name, fix, after.as_deref()));
+            let id = match eks.apply(name, fix, token.as_deref()).await? {
+                RevertStarted::AlreadyDesired => return Ok(Sent::AlreadyDesired),
+                RevertStarted::Update(id) => id,
+            };
+            let Some(update) = eks.update(name, &id).await? else {
+                return Err(EksFailure::NotFound(format!("update {id} of {name}")));
+            };
+            let spent = match update.state {
+                UpdateState::InProgress => false,
+                UpdateState::Successful => !complies,
+                UpdateState::Failed | UpdateState::Cancelled => true,
+            };
+            if token.is_none() || !spent {
+                return Ok(Sent::Update(update));
+            }
+            warn!(cluster = name, update = %id, state = update.state.as_str(), "the token's earlier revert is finished; taking the next token");
+            after = Some(id);
+        }
+        Err(EksFailure::Fatal(format!(
+            "EKS answered {MAX_SPENT_TOKENS} revert tokens for {name} with finished updates"
+        )))
+    }
+
+    /// The call asked for a breach and the cluster complies: was that this
+    /// guard's doing (a retry, or a duplicate delivery, of an event it already
+    /// reverted)? Asking EKS with the event's token is safe only when the fix
+    /// would change nothing on the cluster as it is: EKS then answers with
+    /// the guard's earlier update, or refuses a no-op.
+    async fn earlier_revert(&self, eks: &Eks, change: &ClusterChange, state: &ClusterState) -> Acted {
+        let Some(Verdict::Violation { fix, .. }) = change
+            .requested
+            .as_ref()
+            .map(|requested| evaluate(&self.config.policy, requested))
+        else {
+            return Acted::default();
+        };
+        if self.config.mode != Mode::Enforce
+            || cause_of(change).is_none()
+            || !fix.is_satisfied_by(&state.access)
+        {
+            return Acted::default();
+        }
+        match self.send_fix(eks, change, &fix, true).await {
+            Ok(Sent::Update(update)) => Acted {
+                update_id: Some(update.id),
+                ..Acted::default()
+            },
+            Ok(Sent::AlreadyDesired) => Acted::default(),
+            Err(failure) => {
+                warn!(cluster = %change.cluster_name, %failure, "could not ask EKS for the guard's earlier revert");
+                Acted::default()
+            }
+        }
+    }
+
+    /// Tells what was decided and done, then follows the revert to its end.
+    #[allow(clippy::too_many_arguments)]
+    async fn report(
+        &self,
+        eks: &Eks,
+        home: &AccountRef,
+        change: &ClusterChange,
+        state: &ClusterState,
+        (action, verdict): (&Action, &Verdict),
+        acted: Acted,
+        deadline: Deadline,
+    ) -> Result<Answer, GuardError> {
+        let name = change.cluster_name.as_str();
+        let reason = match verdict {
+            Verdict::Violation { reason, .. } => reason.clone(),
+            Verdict::Compliant => "the cluster complies".to_string(),
+        };
+        let started_now = matches!(action, Action::Revert(_)) && acted.update_id.is_some();
+        // An earlier revert found through the token: say "reverted".
+        let action = match (action, &acted.update_id) {
+            (Action::AlreadyCompliant, Some(_)) => {
+                let fix = change
+                    .requested
+                    .as_ref()
+                    .and_then(|r| match evaluate(&self.config.policy, r) {
+                        Verdict::Violation { fix, .. } => Some(fix),
+                        Verdict::Compliant => None,
+                    });
+                fix.map(Action::Revert).unwrap_or(Action::AlreadyCompliant)
+            }
+            (action, _) => action.clone(),
+        };
+        if action == Action::Nothing {
+            log_decision(change, Outcome::Compliant, &reason);
+            return Ok(Answer::new(Outcome::Compliant, Some(name), reason));
+        }
+        let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
+        let judged = Judged {
+            cluster_arn: &arn,
+            status: &state.status,
+            found: Some(&state.access),
+            verdict,
+            action: &action,
+        };
+        let finding = alert::finding(change, judged, self.config.mode, &acted);
+        log_decision(change, finding.outcome, &reason);
+        let message_id = self.send_alert(name, &finding).await?;
+        let mut answer = Answer {
+            update_id: acted.update_id.clone(),
+            alert_message_id: Some(message_id),
+            event_to_revert_seconds: change
+                .event_time
+                .as_deref()
+                .filter(|_| started_now)
+                .and_then(seconds_since),
+            ..Answer::new(finding.outcome, Some(name), reason)
+        };
+        let Some(update_id) = acted.update_id.as_deref() else {
+            return Ok(answer);
+        };
+        let update = self.follow_revert(eks, name, update_id, deadline).await?;
+        if update.state == UpdateState::Successful {
+            answer.revert_confirmed = Some(true);
+            return Ok(answer);
+        }
+        let failed = FailedRevert {
+            update_id: update.id.clone(),
+            status: update.state.as_str().to_string(),
+            errors: update.errors.clone(),
+        };
+        let acted = Acted {
+            failed: Some(failed),
+            ..acted
+        };
+        let finding = alert::finding(change, Judged { action: &action, ..judged }, self.config.mode, &acted);
+        log_decision(change, Outcome::RevertFailed, &finding.action.description);
+        self.send_alert(name, &finding).await?;
+        Err(GuardError::RevertFailed {
+            cluster: name.to_string(),
+            update_id: update.id,
+            status: update.state.as_str().to_string(),
+            errors: crate::eks::describe_update_errors(&update.errors),
+        })
+    }
+
+    /// Watches the revert's update until it is `Successful`, `Failed` or
+    /// `Cancelled`, within the deadline (one `DescribeUpdate` per poll).
+    async fn follow_revert(
+        &self,
+        eks: &Eks,
+        name: &str,
+        update_id: &str,
+        deadline: Deadline,
+    ) -> Result<UpdateSummary, GuardError> {
+        let mut backoff = Backoff::new(self.config.poll_interval, name);
+        loop {
+            let (waiting_for, pause) = match eks.update(name, update_id).await {
+                Ok(Some(update)) if update.state.is_finished() => return Ok(update),
+                Ok(Some(_)) => (
+                    format!("the revert (update {update_id}) is still InProgress"),
+                    self.config.poll_interval,
+                ),
+                Ok(None) => {
+                    return Err(GuardError::Eks {
+                        operation: "DescribeUpdate",
+                        cluster: name.to_string(),
+                        failure: EksFailure::NotFound(format!(
+                            "the revert's update {update_id} is gone (was the cluster deleted?)"
+                        )),
+                    });
+                }
+                Err(failure) if failure.is_transient() => (
+                    format!("following the revert (update {update_id}) keeps failing ({failure})"),
+                    backoff.next_pause(),
+                ),
+                Err(failure) => {
+                    return Err(GuardError::Eks {
+                        operation: "DescribeUpdate",
+                        cluster: name.to_string(),
+                        failure,
+                    });
+                }
+            };
+            self.pause(name, &waiting_for, pause, deadline).await?;
+        }
+    }
+
+    /// Sleeps `pause`, or fails when that would leave too little time before
+    /// the deadline for what must still follow (a revert and its alert).
+    async fn pause(
+        &self,
+        name: &str,
+        waiting_for: &str,
+        pause: Duration,
+        deadline: Deadline,
+    ) -> Result<(), GuardError> {
+        if !deadline.allows(pause + self.config.time_to_revert()) {
+            warn!(cluster = name, waiting_for, "deadline reached while waiting");
+            return Err(GuardError::DeadlineExceeded {
+                cluster: name.to_string(),
+                waiting_for: waiting_for.to_string(),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
+
+    /// The guard's own revert comes back as a CloudTrail event. It is
+    /// recognised by the session name the guard's role runs under and by
+    /// asking for compliant settings, so a look-alike session gains nothing:
+    /// a request that breaks the policy is never skipped.
+    fn is_own_change(&self, change: &ClusterChange) -> bool {
+        let actor = &change.actor;
+        actor.identity_type.as_deref() == Some("AssumedRole")
+            && actor
+                .session_name
+                .as_ref()
+                .is_some_and(|s| self.config.own_session_names.contains(s))
+            && change
+                .requested
+                .as_ref()
+                .is_some_and(|r| !evaluate(&self.config.policy, r).is_violation())
+    }
+}
+
+/// What caused the judgement, for the revert's token.
+pub(super) fn cause_of(change: &ClusterChange) -> Option<Cause<'_>> {
+    match change.origin {
+        Origin::CloudTrail(_) => change.event_id.as_deref().map(Cause::Event),
+        Origin::Sweep => change.event_time.as_deref().map(Cause::Sweep),
+    }
+}
+
+pub(super) fn acted_from(sent: Sent) -> Acted {
+    match sent {
+        Sent::Update(update) => Acted {
+            update_id: Some(update.id),
+            ..Acted::default()
+        },
+        Sent::AlreadyDesired => Acted {
+            was_already_desired: true,
+            ..Acted::default()
+        },
+    }
+}
+
+fn gone(change: &ClusterChange, reason: &str) -> Answer {
+    log_decision(change, Outcome::ClusterGone, reason);
+    Answer::new(Outcome::ClusterGone, Some(&change.cluster_name), reason)
+}

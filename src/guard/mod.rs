@@ -1,0 +1,169 @@
+//! The use case: from one invocation to a judged, reverted and reported cluster.
+//!
+//! Shaped like Cloud Custodian's event mode (take the ids from the event,
+//! re-read the resource, evaluate, act), but built for how EKS really behaves
+//! (see [`crate::eks`]):
+//!
+//! - [`invocation`]: the deadline and the function's own account and region.
+//! - `reach`: act only where the guard may (its account, or one reached
+//!   through the remediation role; a region it guards), before any EKS call.
+//! - `judge`: one cluster from an event, one step per function: wait, read,
+//!   decide, revert, alert, follow the revert to its end.
+//! - `exemption`: the exempt tag put on or taken off.
+//! - `sweep`: every cluster of every account, without waiting.
+//! - `backoff`: the pause before any retry.
+//!
+//! Revert first, alert after, so an SNS outage never delays a revert; and
+//! everything the guard cannot finish fails the invocation, so Lambda retries
+//! the event or parks it in the on-failure destination.
+
+mod backoff;
+mod exemption;
+pub mod invocation;
+mod judge;
+mod reach;
+mod sweep;
+mod token;
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::alert::{self, Finding};
+use crate::config::Config;
+use crate::eks::{CallPace, EksClients};
+use crate::error::GuardError;
+use crate::event::{self, ClusterChange, Trigger};
+use crate::outcome::Outcome;
+
+pub use invocation::{Deadline, Invocation};
+pub use sweep::SweepSummary;
+
+/// The invocation's answer (the function's response payload).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Answer {
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_id: Option<String>,
+    /// The revert's update ended `Successful` (the event path follows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revert_confirmed: Option<bool>,
+    /// The exemption flow: what judging the cluster then gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then: Option<Outcome>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSummary>,
+    /// From the CloudTrail event's time to the revert request (a metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_to_revert_seconds: Option<f64>,
+}
+
+impl Answer {
+    pub fn new(outcome: Outcome, cluster: Option<&str>, reason: impl Into<String>) -> Answer {
+        Answer {
+            outcome,
+            reason: Some(reason.into()),
+            cluster: cluster.map(str::to_string),
+            update_id: None,
+            revert_confirmed: None,
+            then: None,
+            alert_message_id: None,
+            sweep: None,
+            event_to_revert_seconds: None,
+        }
+    }
+
+    /// The outcome and, for the exemption flow, the judgement that followed.
+    pub fn outcomes(&self) -> impl Iterator<Item = Outcome> {
+        std::iter::once(self.outcome).chain(self.then)
+    }
+}
+
+pub struct Guard {
+    config: Config,
+    eks: EksClients,
+    sns: aws_sdk_sns::Client,
+}
+
+impl Guard {
+    /// A guard for one account: every EKS call uses `eks` (or a client
+    /// derived from it for another guarded region).
+    pub fn new(config: Config, eks: aws_sdk_eks::Client, sns: aws_sdk_sns::Client) -> Guard {
+        let pace = CallPace::new(config.eks_calls_per_second);
+        Guard::with_clients(config, EksClients::single(eks, pace), sns)
+    }
+
+    pub fn with_clients(config: Config, eks: EksClients, sns: aws_sdk_sns::Client) -> Guard {
+        Guard { config, eks, sns }
+    }
+
+    /// Handles one invocation payload: which use case it is.
+    pub async fn handle(
+        &self,
+        payload: &Value,
+        invocation: &Invocation,
+    ) -> Result<Answer, GuardError> {
+        match event::parse(payload) {
+            Ok(Trigger::ClusterChange(change)) => self.cluster_changed(&change, invocation).await,
+            Ok(Trigger::Sweep(request)) => self.sweep(&request, invocation).await,
+            Ok(Trigger::Ignored(reason)) => {
+                info!(action = "ignored", reason = %reason, "decision");
+                Ok(Answer::new(Outcome::Ignored, None, reason))
+            }
+            Err(invalid) => {
+                warn!(action = "rejected", reason = %invalid, "decision");
+                Err(invalid.into())
+            }
+        }
+    }
+
+    async fn cluster_changed(
+        &self,
+        change: &ClusterChange,
+        invocation: &Invocation,
+    ) -> Result<Answer, GuardError> {
+        let (eks, home) = self.reach(change, invocation).await?;
+        if let Some(edit) = &change.tag_edit {
+            return self
+                .exempt_tag_changed(&eks, &home, change, edit, invocation.deadline)
+                .await;
+        }
+        self.judge(&eks, &home, change, invocation.deadline).await
+    }
+
+    /// Publishes an alert; failing to fails the invocation, so that Lambda's
+    /// retry (or the on-failure destination) keeps it. Whatever was done to
+    /// the cluster is done: the error says so.
+    async fn send_alert(&self, cluster: &str, finding: &Finding) -> Result<String, GuardError> {
+        let message_id = alert::publish(&self.sns, &self.config.alert_topic_arn, finding)
+            .await
+            .map_err(|message| GuardError::AlertNotSent {
+                cluster: cluster.to_string(),
+                done: finding.action.description.clone(),
+                message,
+            })?;
+        info!(cluster, outcome = %finding.outcome, message_id = %message_id, "alert sent");
+        Ok(message_id)
+    }
+}
+
+/// The one log line per decision, with what an operator filters on.
+fn log_decision(change: &ClusterChange, outcome: Outcome, reason: &str) {
+    info!(
+        cluster = %change.cluster_name,
+        account = %change.account,
+        region = %change.region,
+        event_id = change.event_id.as_deref().unwrap_or(""),
+        origin = change.origin.label(),
+        action = outcome.label(),
+        reason,
+        "decision"
+    );
+}
