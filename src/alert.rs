@@ -167,7 +167,11 @@ fn taken(description: String) -> ActionTaken {
 
 /// The outcome of a decided action, and what was done (never called for
 /// `Action::Nothing` but by the tag and not-handled alerts, which say more).
-fn action_taken(action: &Action, found: Option<&EndpointAccess>, acted: &Acted) -> (Outcome, ActionTaken) {
+fn action_taken(
+    action: &Action,
+    found: Option<&EndpointAccess>,
+    acted: &Acted,
+) -> (Outcome, ActionTaken) {
     match action {
         Action::Revert(fix) if acted.was_already_desired => (
             Outcome::AlreadyCompliant,
@@ -459,7 +463,9 @@ fn why(finding: &Finding) -> &str {
 fn describe_requested(finding: &Finding) -> String {
     match (&finding.requested, &finding.requested_unreadable) {
         (Some(requested), _) => describe_access(requested),
-        (None, Some(why)) => format!("unreadable, {why} (the guard judged the cluster's real state)"),
+        (None, Some(why)) => {
+            format!("unreadable, {why} (the guard judged the cluster's real state)")
+        }
         (None, None) => "no endpoint change".to_string(),
     }
 }
@@ -522,10 +528,7 @@ pub fn email_text(finding: &Finding) -> String {
             finding.trigger.event_id.as_deref().unwrap_or(unknown)
         ),
         String::new(),
-        format!(
-            "Requested:    {}",
-            describe_requested(finding)
-        ),
+        format!("Requested:    {}", describe_requested(finding)),
         format!("Found:        {}", describe_found(finding.found.as_ref())),
     ];
     if let Some(resulting) = &finding.action.resulting {
@@ -903,7 +906,12 @@ mod tests {
             assert!(email.contains(needle), "email lacks {needle}:\n{email}");
         }
         let chat = chatbot_notification(&f);
-        assert!(chat["content"]["title"].as_str().unwrap().contains("FAILED"));
+        assert!(
+            chat["content"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("FAILED")
+        );
         assert!(
             chat["content"]["description"]
                 .as_str()
@@ -965,7 +973,10 @@ mod tests {
                 .contains("unreadable")
         );
         let machine: serde_json::Value = serde_json::to_value(&f).unwrap();
-        assert_eq!(machine["requestedUnreadable"], "publicAccessCidrs has a JSON number entry");
+        assert_eq!(
+            machine["requestedUnreadable"],
+            "publicAccessCidrs has a JSON number entry"
+        );
     }
 
     #[test]

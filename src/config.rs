@@ -152,7 +152,9 @@ impl Config {
                         } else {
                             Err(ConfigError::Invalid {
                                 variable: "GUARD_REGIONS",
-                                problem: format!("`{region}` is not an AWS region such as eu-west-1"),
+                                problem: format!(
+                                    "`{region}` is not an AWS region such as eu-west-1"
+                                ),
                             })
                         }
                     })
@@ -375,7 +377,10 @@ mod tests {
         assert!(!own.guards_region("eu-central-1", "eu-west-1"));
         let more = config(&[
             ("ALERT_TOPIC_ARN", TOPIC),
-            ("GUARD_REGIONS", "eu-central-1, us-gov-west-1,eusc-de-east-1"),
+            (
+                "GUARD_REGIONS",
+                "eu-central-1, us-gov-west-1,eusc-de-east-1",
+            ),
         ])
         .unwrap();
         assert!(more.guards_region("eu-central-1", "eu-west-1"));

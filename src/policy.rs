@@ -576,7 +576,10 @@ mod tests {
     fn an_empty_list_on_a_public_endpoint_is_open_to_the_internet() {
         let empty = public(&[]);
         assert_eq!(empty.public_cidrs(), vec![OPEN_TO_THE_INTERNET]);
-        assert_eq!(public(&["203.0.113.0/24"]).public_cidrs(), vec!["203.0.113.0/24"]);
+        assert_eq!(
+            public(&["203.0.113.0/24"]).public_cidrs(),
+            vec!["203.0.113.0/24"]
+        );
         let verdict = evaluate(&policy(&["203.0.113.0/24"]), &empty);
         assert!(
             matches!(&verdict, Verdict::Violation { disallowed_cidrs, .. } if disallowed_cidrs == &vec![OPEN_TO_THE_INTERNET.to_string()]),

@@ -195,8 +195,7 @@ fn every_sample_event_parses_as_expected() {
 #[test]
 fn tag_calls_say_which_tags_they_change() {
     let granted = include_str!("../events/tagresource-exempt-granted.json");
-    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(granted).unwrap())
-    else {
+    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(granted).unwrap()) else {
         panic!("a cluster change")
     };
     let edit = change.tag_edit.expect("a tag edit");
@@ -205,8 +204,7 @@ fn tag_calls_say_which_tags_they_change() {
             .contains(&("eks-endpoint-guard/exempt".to_string(), "true".to_string()))
     );
     let removed = include_str!("../events/untagresource-exempt-removed.json");
-    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(removed).unwrap())
-    else {
+    let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(removed).unwrap()) else {
         panic!("a cluster change")
     };
     assert_eq!(

@@ -777,3 +777,349 @@ async fn other_tags_are_ignored() {
     assert_eq!(describe_cluster.num_calls(), 0);
     assert!(inbox.findings().is_empty());
 }
+
+/// Reverts whose updates end with the status `ending` gives their id (with
+/// an error when not `Successful`), after being `InProgress` when first
+/// described. One rule shared by several guards is one EKS.
+fn reverts_end(ending: fn(&str) -> UpdateStatus) -> Rule {
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() != Some(EVENT_UPDATE_ID))
+        .then_compute_output(move |r| {
+            let id = r.update_id().unwrap_or_default().to_string();
+            let first = seen.lock().unwrap().insert(id.clone());
+            let status = ending(&id);
+            if first || status == UpdateStatus::Successful {
+                let now = if first {
+                    UpdateStatus::InProgress
+                } else {
+                    status
+                };
+                return update(&id, now);
+            }
+            DescribeUpdateOutput::builder()
+                .update(
+                    Update::builder()
+                        .id(&id)
+                        .status(status.clone())
+                        .errors(
+                            aws_sdk_eks::types::ErrorDetail::builder()
+                                .error_code(aws_sdk_eks::types::ErrorCode::AccessDenied)
+                                .error_message(
+                                    "The cluster role is not allowed to update the endpoint",
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        })
+}
+
+/// EKS accepts the revert and the update then ends `Failed`: the endpoint is
+/// still open. A second alert says so with EKS's errors, and the invocation
+/// fails so that Lambda retries it; the retry reverts again, under a new token
+/// (EKS would answer the spent one with the failed update).
+#[tokio::test]
+async fn a_revert_that_ends_failed_is_alerted_fails_and_the_retry_reverts_again() {
+    let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let revert = {
+        let tokens = tokens.clone();
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_compute_output(move |r| {
+            let token = r.client_request_token().unwrap_or_default().to_string();
+            let mut tokens = tokens.lock().unwrap();
+            // EKS's idempotency: a known token answers with its own update.
+            let n = match tokens.iter().position(|t| *t == token) {
+                Some(n) => n,
+                None => {
+                    tokens.push(token);
+                    tokens.len() - 1
+                }
+            };
+            started(&format!("revert-{n}"))
+        })
+    };
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let eks_updates = reverts_end(|id| {
+        if id == "revert-0" {
+            UpdateStatus::Failed
+        } else {
+            UpdateStatus::Successful
+        }
+    });
+    let (guard, inbox) = guard_with(
+        config(&[]),
+        &[&event_update, &describe_cluster, &revert, &eks_updates],
+    );
+
+    let err = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "RevertFailed");
+    let message = err.to_string();
+    assert!(
+        message.contains("revert-0") && message.contains("still open"),
+        "{message}"
+    );
+    assert!(message.contains("AccessDenied"), "{message}");
+    let outcomes: Vec<Value> = inbox
+        .findings()
+        .iter()
+        .map(|f| f["outcome"].clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["reverted", "revert-failed"],
+        "started, then failed"
+    );
+    let failed = &inbox.findings()[1];
+    assert_eq!(failed["action"]["errors"][0]["code"], "AccessDenied");
+    assert!(inbox.0.lock().unwrap()[1].0.contains("REVERT FAILED"));
+
+    // Lambda's retry: the same token is spent (its update failed), so the
+    // next one in the chain starts a new update, which succeeds.
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let (retry, retry_inbox) = guard_with(
+        config(&[]),
+        &[&event_update, &describe_cluster, &revert, &eks_updates],
+    );
+    let answer = run(&retry, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(answer["updateId"], "revert-1", "{answer}");
+    assert_eq!(answer["revertConfirmed"], true);
+    assert_eq!(
+        tokens.lock().unwrap().len(),
+        2,
+        "one new update, not one per attempt"
+    );
+    assert_eq!(retry_inbox.findings().len(), 1);
+}
+
+/// A revert still running when the deadline comes fails the invocation with
+/// an error that says so (after the alert that it started).
+#[tokio::test]
+async fn a_revert_still_running_at_the_deadline_fails_saying_so() {
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let running = mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() == Some("revert-9"))
+        .then_output(|| update("revert-9", UpdateStatus::InProgress));
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-9"));
+    let (guard, inbox) = guard_with(
+        config(&[]),
+        &[&event_update, &running, &describe_cluster, &revert],
+    );
+
+    let err = run(&guard, OPEN_EVENT, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.error_type(), "DeadlineExceeded");
+    assert!(
+        err.to_string()
+            .contains("revert (update revert-9) is still InProgress"),
+        "{err}"
+    );
+    assert!(running.num_calls() > 2, "followed the revert");
+    assert_eq!(inbox.findings().len(), 1, "the start was alerted");
+}
+
+fn in_use() -> UpdateClusterConfigError {
+    UpdateClusterConfigError::ResourceInUseException(
+        ResourceInUseException::builder()
+            .message("Cannot EndpointAccessUpdate because cluster prod-eu currently has update 7f0c in progress")
+            .build(),
+    )
+}
+
+/// EKS refuses the revert with `ResourceInUseException` while no update is
+/// listed (AWS's own work, or `ListUpdates` lagging): the guard pauses before
+/// every retry and stays at about 2 EKS calls per second for the cluster,
+/// whatever EKS answers, then reverts once the lock lifts.
+#[tokio::test]
+async fn refusals_with_no_update_listed_are_retried_at_about_two_calls_a_second() {
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates).then_output(|| {
+        ListUpdatesOutput::builder()
+            .update_ids(EVENT_UPDATE_ID)
+            .build()
+    });
+    let calls = Arc::new(Mutex::new(Vec::<std::time::Instant>::new()));
+    let lifted_after = Duration::from_secs(3);
+    let started_at = std::time::Instant::now();
+    let revert = {
+        let calls = calls.clone();
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_compute_response(move |_| {
+            calls.lock().unwrap().push(std::time::Instant::now());
+            if started_at.elapsed() < lifted_after {
+                aws_smithy_mocks::MockResponse::Error(in_use())
+            } else {
+                aws_smithy_mocks::MockResponse::Output(started("revert-10"))
+            }
+        })
+    };
+    // The real pace: 2 calls per second per cluster.
+    let (guard, inbox) = guard_with(
+        config(&[("GUARD_EKS_CALLS_PER_SECOND", "2")]),
+        &[&event_update, &describe_cluster, &list_updates, &revert],
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    let elapsed = started_at.elapsed().as_secs_f64();
+    let eks_calls = describe_cluster.num_calls()
+        + list_updates.num_calls()
+        + revert.num_calls()
+        + event_update.num_calls();
+    // Bucket: a burst of 2, then 2 a second (and the revert's own follow-up).
+    assert!(
+        (eks_calls as f64) <= 2.0 + 2.0 * elapsed + 2.0,
+        "{eks_calls} EKS calls in {elapsed:.1} s"
+    );
+    assert!(revert.num_calls() >= 2, "refused, then retried");
+    let gaps: Vec<f64> = calls
+        .lock()
+        .unwrap()
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    assert!(
+        gaps.iter().all(|g| *g >= 0.4),
+        "a pause before every retry: {gaps:?}"
+    );
+    assert_eq!(inbox.findings().len(), 1);
+}
+
+/// A guard without a remediation role, or for another region, never reads or
+/// changes a same-named cluster where it runs: it alerts that the change
+/// could not be handled and fails naming what to configure.
+#[tokio::test]
+async fn a_change_out_of_reach_is_alerted_and_fails_before_any_eks_call() {
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let cases = [
+        (
+            "arn:aws:lambda:eu-west-1:999988887777:function:guard",
+            "REMEDIATION_ROLE_NAME",
+        ),
+        (
+            "arn:aws:lambda:us-east-1:111122223333:function:guard",
+            "GUARD_REGIONS",
+        ),
+    ];
+    for (function_arn, what_to_set) in cases {
+        let (guard, inbox) = guard_with(config(&[]), &[&event_update, &describe_cluster, &revert]);
+        let payload: Value = serde_json::from_str(OPEN_EVENT).unwrap();
+        let invocation = Invocation::new(Deadline::after(Duration::from_secs(10)), function_arn);
+        let err = guard.handle(&payload, &invocation).await.unwrap_err();
+        assert_eq!(err.error_type(), "OutOfReach");
+        assert!(err.to_string().contains(what_to_set), "{err}");
+        let findings = inbox.findings();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0]["outcome"], "not-handled");
+        assert_eq!(findings[0]["cluster"]["account"], "111122223333");
+        assert_eq!(findings[0]["cluster"]["region"], "eu-west-1");
+    }
+    assert_eq!(
+        event_update.num_calls() + describe_cluster.num_calls() + revert.num_calls(),
+        0,
+        "no EKS call at all"
+    );
+    // Listed in GUARD_REGIONS, the other region's change is handled there.
+    let (guard, _inbox) = guard_with(
+        config(&[("GUARD_REGIONS", "eu-west-1")]),
+        &[&event_update, &describe_cluster, &revert],
+    );
+    let payload: Value = serde_json::from_str(OPEN_EVENT).unwrap();
+    let invocation = Invocation::new(Deadline::after(Duration::from_secs(10)), cases[1].0);
+    let answer = guard.handle(&payload, &invocation).await.unwrap();
+    assert_eq!(answer.outcome.label(), "reverted");
+}
+
+/// Unreadable requested settings are advisory: the cluster's real state is
+/// judged and reverted, and the alert says the request could not be read.
+#[tokio::test]
+async fn unreadable_requested_settings_do_not_stop_the_judgement() {
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-11"));
+    let (guard, inbox) = guard_with(config(&[]), &[&event_update, &describe_cluster, &revert]);
+
+    let answer = run(
+        &guard,
+        include_str!("../events/updateclusterconfig-unreadable-params.json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    let finding = &inbox.findings()[0];
+    assert_eq!(finding["requested"], Value::Null);
+    assert!(
+        finding["requestedUnreadable"]
+            .as_str()
+            .unwrap()
+            .contains("PublicAccessCidrs"),
+        "{finding}"
+    );
+}
+
+/// Before the revert the guard keeps time for the revert's call and the
+/// alert (each up to its time-out), not a fixed margin.
+#[tokio::test]
+async fn the_revert_keeps_time_for_its_call_and_the_alert() {
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-12"));
+    // Calls of up to 3 x 1 s: a revert needs 6 s and the answer's margin.
+    let slow_calls = config(&[("GUARD_CALL_TIMEOUT_SECONDS", "1")]);
+    let (guard, inbox) = guard_with(
+        slow_calls.clone(),
+        &[&event_update, &describe_cluster, &revert],
+    );
+    let err = run(&guard, OPEN_EVENT, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "DeadlineExceeded");
+    assert!(err.to_string().contains("no time left to revert"), "{err}");
+    assert_eq!(revert.num_calls(), 0);
+    assert!(inbox.findings().is_empty());
+
+    let (guard, _inbox) = guard_with(slow_calls, &[&event_update, &describe_cluster, &revert]);
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(8))
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "reverted");
+}
+
+/// The exemption is taken off but the cluster cannot be read: the change
+/// is alerted, and the invocation fails so that Lambda's retry judges it.
+#[tokio::test]
+async fn an_exemption_removed_from_an_unreadable_cluster_fails_the_invocation() {
+    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster)
+        .sequence()
+        .http_status(
+            403,
+            Some(r#"{"__type":"AccessDeniedException","message":"not authorized to perform eks:DescribeCluster"}"#.into()),
+        )
+        .build();
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster]);
+
+    let err = run(
+        &guard,
+        include_str!("../events/untagresource-exempt-removed.json"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(err.error_type(), "EksError");
+    assert!(err.to_string().contains("DescribeCluster"), "{err}");
+    assert_eq!(inbox.findings()[0]["outcome"], "exemption-revoked");
+}

@@ -151,14 +151,9 @@ async fn the_sweep_reverts_exactly_the_non_compliant_clusters_and_leaves_busy_on
         .iter()
         .map(|p| {
             let text = p.as_str().unwrap();
-            // "<account>/<cluster>: <why>"
-            text.split_once('/')
-                .unwrap()
-                .1
-                .split_once(':')
-                .unwrap()
-                .0
-                .to_string()
+            // "<account>/<region>/<cluster>: <why>"
+            let label = text.split_once(':').unwrap().0;
+            label.rsplit('/').next().unwrap().to_string()
         })
         .collect();
     assert_eq!(pending, names(&clusters, &[Kind::Creating, Kind::Updating]));
@@ -204,6 +199,8 @@ async fn the_sweep_stops_starting_clusters_before_the_deadline() {
     })
     .unwrap();
     config.sweep_cluster_budget = Duration::from_millis(500);
+    // What is measured here is the budget, not the per-cluster pacing.
+    config.eks_calls_per_second = 100.0;
     config.deadline_margin = Duration::from_millis(200);
     let guard = Guard::new(
         config,

@@ -75,7 +75,10 @@ impl UpdateSummary {
                 .iter()
                 .map(|p| {
                     (
-                        p.r#type().map(|t| t.as_str()).unwrap_or_default().to_string(),
+                        p.r#type()
+                            .map(|t| t.as_str())
+                            .unwrap_or_default()
+                            .to_string(),
                         p.value().unwrap_or_default().to_string(),
                     )
                 })
@@ -101,7 +104,6 @@ impl UpdateSummary {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-
 }
 
 /// `ErrorCode: message; ...` for people, or that EKS gave none.

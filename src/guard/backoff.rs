@@ -82,7 +82,10 @@ mod tests {
                 full / 2
             );
         }
-        assert!(pauses[5] >= Duration::from_secs(4), "capped at 8 s, half fixed");
+        assert!(
+            pauses[5] >= Duration::from_secs(4),
+            "capped at 8 s, half fixed"
+        );
     }
 
     #[test]

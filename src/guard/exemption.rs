@@ -43,7 +43,11 @@ impl Guard {
         }
         let state = read.as_ref().ok().and_then(Option::as_ref);
         let verdict = state.map(|s| evaluate(&self.config.policy, &s.access));
-        let arn = alert::cluster_arn(change, state.and_then(|s| s.arn.as_deref()), &home.partition);
+        let arn = alert::cluster_arn(
+            change,
+            state.and_then(|s| s.arn.as_deref()),
+            &home.partition,
+        );
         let finding = alert::exemption_finding(
             change,
             &arn,
@@ -58,7 +62,11 @@ impl Guard {
         let message_id = self.send_alert(name, &finding).await?;
         let told = Answer {
             alert_message_id: Some(message_id),
-            ..Answer::new(finding.outcome, Some(name), finding.action.description.clone())
+            ..Answer::new(
+                finding.outcome,
+                Some(name),
+                finding.action.description.clone(),
+            )
         };
         match (read, granted) {
             (Ok(Some(_)), None) => {}

@@ -91,7 +91,8 @@ impl Guard {
                         Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
                             warn!(cluster = name, %failure, "revert refused; pausing, then judging again");
                             let pause = backoff.next_pause();
-                            self.pause(name, &failure.to_string(), pause, deadline).await?;
+                            self.pause(name, &failure.to_string(), pause, deadline)
+                                .await?;
                             waiting_for = None;
                             continue;
                         }
@@ -108,7 +109,15 @@ impl Guard {
                 _ => Acted::default(),
             };
             return self
-                .report(eks, home, change, &state, (&action, &verdict), acted, deadline)
+                .report(
+                    eks,
+                    home,
+                    change,
+                    &state,
+                    (&action, &verdict),
+                    acted,
+                    deadline,
+                )
                 .await;
         }
     }
@@ -183,7 +192,11 @@ impl Guard {
     }
 
     /// The pure decision on the cluster's real settings.
-    pub(super) fn decide_on(&self, change: &ClusterChange, state: &ClusterState) -> (Action, Verdict) {
+    pub(super) fn decide_on(
+        &self,
+        change: &ClusterChange,
+        state: &ClusterState,
+    ) -> (Action, Verdict) {
         let exempt = state
             .tags
             .get(&self.config.exempt_tag_key)
@@ -244,7 +257,12 @@ impl Guard {
     /// reverted)? Asking EKS with the event's token is safe only when the fix
     /// would change nothing on the cluster as it is: EKS then answers with
     /// the guard's earlier update, or refuses a no-op.
-    async fn earlier_revert(&self, eks: &Eks, change: &ClusterChange, state: &ClusterState) -> Acted {
+    async fn earlier_revert(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        state: &ClusterState,
+    ) -> Acted {
         let Some(Verdict::Violation { fix, .. }) = change
             .requested
             .as_ref()
@@ -292,13 +310,12 @@ impl Guard {
         // An earlier revert found through the token: say "reverted".
         let action = match (action, &acted.update_id) {
             (Action::AlreadyCompliant, Some(_)) => {
-                let fix = change
-                    .requested
-                    .as_ref()
-                    .and_then(|r| match evaluate(&self.config.policy, r) {
+                let fix = change.requested.as_ref().and_then(|r| {
+                    match evaluate(&self.config.policy, r) {
                         Verdict::Violation { fix, .. } => Some(fix),
                         Verdict::Compliant => None,
-                    });
+                    }
+                });
                 fix.map(Action::Revert).unwrap_or(Action::AlreadyCompliant)
             }
             (action, _) => action.clone(),
@@ -345,7 +362,15 @@ impl Guard {
             failed: Some(failed),
             ..acted
         };
-        let finding = alert::finding(change, Judged { action: &action, ..judged }, self.config.mode, &acted);
+        let finding = alert::finding(
+            change,
+            Judged {
+                action: &action,
+                ..judged
+            },
+            self.config.mode,
+            &acted,
+        );
         log_decision(change, Outcome::RevertFailed, &finding.action.description);
         self.send_alert(name, &finding).await?;
         Err(GuardError::RevertFailed {
@@ -408,7 +433,10 @@ impl Guard {
         deadline: Deadline,
     ) -> Result<(), GuardError> {
         if !deadline.allows(pause + self.config.time_to_revert()) {
-            warn!(cluster = name, waiting_for, "deadline reached while waiting");
+            warn!(
+                cluster = name,
+                waiting_for, "deadline reached while waiting"
+            );
             return Err(GuardError::DeadlineExceeded {
                 cluster: name.to_string(),
                 waiting_for: waiting_for.to_string(),

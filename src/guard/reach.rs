@@ -33,7 +33,12 @@ impl Guard {
             region: change.region.clone(),
             account: change.account.clone(),
         });
-        let why = match refusal(&self.config, &place, &home, self.eks.reaches_other_accounts()) {
+        let why = match refusal(
+            &self.config,
+            &place,
+            &home,
+            self.eks.reaches_other_accounts(),
+        ) {
             None => match self.eks.for_place(&place, &home).await {
                 Some(eks) => return Ok((eks, home)),
                 None => format!("no EKS client for {place}"),
@@ -120,7 +125,10 @@ mod tests {
     fn another_region_must_be_listed() {
         let frankfurt = Place::new("111122223333", "eu-central-1");
         let why = refusal(&config(""), &frankfurt, &home(), true).expect("refused");
-        assert!(why.contains("eu-central-1") && why.contains("GUARD_REGIONS"), "{why}");
+        assert!(
+            why.contains("eu-central-1") && why.contains("GUARD_REGIONS"),
+            "{why}"
+        );
         assert_eq!(
             refusal(&config("eu-central-1"), &frankfurt, &home(), false),
             None

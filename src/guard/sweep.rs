@@ -15,7 +15,9 @@ use tracing::info;
 use super::judge::{Sent, acted_from};
 use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, Judged};
-use crate::eks::{AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors};
+use crate::eks::{
+    AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
+};
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
 use crate::outcome::Outcome;
@@ -59,23 +61,35 @@ impl Guard {
         });
         let places = self.sweep_places(&home);
         let mut summary = SweepSummary {
-            accounts: places.iter().map(|p| &p.account).collect::<std::collections::HashSet<_>>().len(),
-            regions: places.iter().map(|p| &p.region).collect::<std::collections::HashSet<_>>().len(),
+            accounts: places
+                .iter()
+                .map(|p| &p.account)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            regions: places
+                .iter()
+                .map(|p| &p.region)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
             ..SweepSummary::default()
         };
         let targets = self.list_targets(&places, &home, &mut summary).await;
         summary.seen = targets.len();
         let deadline = invocation.deadline;
         let home = &home;
-        let outcomes: Vec<(String, Result<Answer, GuardError>)> = futures_util::stream::iter(targets)
-            .map(|target| async move {
-                let label = format!("{}/{}", target.place, target.name);
-                let change = swept_change(request, &target);
-                (label, self.sweep_one(&target.eks, home, &change, deadline).await)
-            })
-            .buffer_unordered(self.config.sweep_concurrency)
-            .collect()
-            .await;
+        let outcomes: Vec<(String, Result<Answer, GuardError>)> =
+            futures_util::stream::iter(targets)
+                .map(|target| async move {
+                    let label = format!("{}/{}", target.place, target.name);
+                    let change = swept_change(request, &target);
+                    (
+                        label,
+                        self.sweep_one(&target.eks, home, &change, deadline).await,
+                    )
+                })
+                .buffer_unordered(self.config.sweep_concurrency)
+                .collect()
+                .await;
         tally(&mut summary, outcomes);
         log_sweep(&summary);
         if let Some(first) = summary.failed.first() {
@@ -102,15 +116,26 @@ impl Guard {
         dedup(&mut regions);
         accounts
             .iter()
-            .flat_map(|account| regions.iter().map(move |region| Place::new(account, region)))
+            .flat_map(|account| {
+                regions
+                    .iter()
+                    .map(move |region| Place::new(account, region))
+            })
             .collect()
     }
 
-    async fn list_targets(&self, places: &[Place], home: &AccountRef, summary: &mut SweepSummary) -> Vec<Target> {
+    async fn list_targets(
+        &self,
+        places: &[Place],
+        home: &AccountRef,
+        summary: &mut SweepSummary,
+    ) -> Vec<Target> {
         let mut targets = Vec::new();
         for place in places {
             let Some(eks) = self.eks.for_place(place, home).await else {
-                summary.failed.push(format!("{place}: no EKS client (REMEDIATION_ROLE_NAME unset)"));
+                summary.failed.push(format!(
+                    "{place}: no EKS client (REMEDIATION_ROLE_NAME unset)"
+                ));
                 continue;
             };
             match eks.list_clusters().await {
@@ -119,7 +144,9 @@ impl Guard {
                     place: place.clone(),
                     name,
                 })),
-                Err(failure) => summary.failed.push(format!("{place}: ListClusters failed: {failure}")),
+                Err(failure) => summary
+                    .failed
+                    .push(format!("{place}: ListClusters failed: {failure}")),
             }
         }
         targets
@@ -165,7 +192,9 @@ impl Guard {
             Action::Revert(fix) => {
                 let history = match eks.history(name).await {
                     Ok(history) => history,
-                    Err(failure) if failure.is_transient() => return Err(busy(failure.to_string())),
+                    Err(failure) if failure.is_transient() => {
+                        return Err(busy(failure.to_string()));
+                    }
                     Err(failure) => return Err(eks_error("ListUpdates", name, failure)),
                 };
                 if let Some(running) = history.iter().find(|u| u.state == UpdateState::InProgress) {
@@ -204,7 +233,11 @@ impl Guard {
         Ok(Answer {
             update_id: acted.update_id,
             alert_message_id: Some(message_id),
-            ..Answer::new(finding.outcome, Some(name), finding.action.description.clone())
+            ..Answer::new(
+                finding.outcome,
+                Some(name),
+                finding.action.description.clone(),
+            )
         })
     }
 }
@@ -235,7 +268,11 @@ fn last_close_failed(policy: &Policy, history: &[UpdateSummary]) -> Option<Strin
     let last = history
         .iter()
         .filter(|u| u.kind.as_deref() == Some("EndpointAccessUpdate"))
-        .max_by(|a, b| a.created_at.unwrap_or(0.0).total_cmp(&b.created_at.unwrap_or(0.0)))?;
+        .max_by(|a, b| {
+            a.created_at
+                .unwrap_or(0.0)
+                .total_cmp(&b.created_at.unwrap_or(0.0))
+        })?;
     let failed = matches!(last.state, UpdateState::Failed | UpdateState::Cancelled);
     (failed && closes_endpoint(policy, last)).then(|| {
         format!(
@@ -325,7 +362,10 @@ mod tests {
             id: id.into(),
             state,
             kind: Some("EndpointAccessUpdate".into()),
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             created_at: Some(at),
             errors: vec![UpdateError {
                 code: "AccessDenied".into(),
@@ -337,18 +377,31 @@ mod tests {
     #[test]
     fn a_failed_last_close_is_told_and_anything_else_is_not() {
         let policy = Policy::default();
-        let close = [("EndpointPublicAccess", "false"), ("EndpointPrivateAccess", "true")];
+        let close = [
+            ("EndpointPublicAccess", "false"),
+            ("EndpointPrivateAccess", "true"),
+        ];
         let open = [("EndpointPublicAccess", "true")];
         let failed_close = update("u-2", 20.0, UpdateState::Failed, &close);
         let older = update("u-1", 10.0, UpdateState::Successful, &open);
-        let note = last_close_failed(&policy, &[older.clone(), failed_close.clone()]).expect("told");
-        assert!(note.contains("u-2") && note.contains("Failed") && note.contains("AccessDenied"), "{note}");
+        let note =
+            last_close_failed(&policy, &[older.clone(), failed_close.clone()]).expect("told");
+        assert!(
+            note.contains("u-2") && note.contains("Failed") && note.contains("AccessDenied"),
+            "{note}"
+        );
         // A later successful opening is the last word: nothing to tell.
         let reopened = update("u-3", 30.0, UpdateState::Successful, &open);
-        assert_eq!(last_close_failed(&policy, &[failed_close.clone(), reopened]), None);
+        assert_eq!(
+            last_close_failed(&policy, &[failed_close.clone(), reopened]),
+            None
+        );
         // A failed attempt to open is not a failed revert.
         let failed_open = update("u-4", 40.0, UpdateState::Failed, &open);
-        assert_eq!(last_close_failed(&policy, &[failed_close, failed_open]), None);
+        assert_eq!(
+            last_close_failed(&policy, &[failed_close, failed_open]),
+            None
+        );
         // Other kinds of update are not endpoint attempts.
         let mut version = update("u-5", 50.0, UpdateState::Failed, &close);
         version.kind = Some("VersionUpdate".into());
@@ -360,10 +413,24 @@ mod tests {
         let policy = Policy {
             allowed_public_cidrs: vec!["203.0.113.0/24".parse().unwrap()],
         };
-        let inside = update("u", 1.0, UpdateState::Cancelled, &[("PublicAccessCidrs", "[\"203.0.113.0/25\"]")]);
-        let outside = update("u", 1.0, UpdateState::Cancelled, &[("PublicAccessCidrs", "[\"0.0.0.0/0\"]")]);
+        let inside = update(
+            "u",
+            1.0,
+            UpdateState::Cancelled,
+            &[("PublicAccessCidrs", "[\"203.0.113.0/25\"]")],
+        );
+        let outside = update(
+            "u",
+            1.0,
+            UpdateState::Cancelled,
+            &[("PublicAccessCidrs", "[\"0.0.0.0/0\"]")],
+        );
         assert!(closes_endpoint(&policy, &inside));
         assert!(!closes_endpoint(&policy, &outside));
-        assert!(last_close_failed(&policy, &[inside]).unwrap().contains("Cancelled"));
+        assert!(
+            last_close_failed(&policy, &[inside])
+                .unwrap()
+                .contains("Cancelled")
+        );
     }
 }

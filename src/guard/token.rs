@@ -49,7 +49,13 @@ mod tests {
     use super::*;
 
     fn token(cause: Cause<'_>, cluster: &str, fix: &EndpointFix, after: Option<&str>) -> String {
-        revert_token(cause, &Place::new("111122223333", "eu-west-1"), cluster, fix, after)
+        revert_token(
+            cause,
+            &Place::new("111122223333", "eu-west-1"),
+            cluster,
+            fix,
+            after,
+        )
     }
 
     #[test]
