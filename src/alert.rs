@@ -111,6 +111,9 @@ pub struct Acted {
     pub update_id: Option<String>,
     /// EKS refused the revert as a no-op: it complied by the time it arrived.
     pub was_already_desired: bool,
+    /// The update is the guard's earlier revert of the same cause (a retry
+    /// or a duplicate delivery), found through its token, not started now.
+    pub earlier: bool,
     /// The revert's update ended `Failed` or `Cancelled`.
     pub failed: Option<FailedRevert>,
     /// Something learnt on the way that people should know (the sweep: the
@@ -187,10 +190,17 @@ fn action_taken(
                 resulting: found.map(|f| fix.applied_to(f)),
                 update_id: acted.update_id.clone(),
                 errors: Vec::new(),
-                description: format!(
-                    "reverted: set {} (EKS update {update}; it takes a few minutes to apply)",
-                    fix.describe()
-                ),
+                description: if acted.earlier {
+                    format!(
+                        "reverted: the guard set {} (EKS update {update}) when it first handled this event",
+                        fix.describe()
+                    )
+                } else {
+                    format!(
+                        "reverted: set {} (EKS update {update}; it takes a few minutes to apply)",
+                        fix.describe()
+                    )
+                },
             };
             let Some(failed) = &acted.failed else {
                 return (Outcome::Reverted, done);

@@ -141,27 +141,11 @@ impl Config {
         )?;
         let deadline_margin = Duration::from_secs(1);
 
-        let guard_regions = value("GUARD_REGIONS")
-            .map(|text| {
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty())
-                    .map(|region| {
-                        if is_region_name(region) {
-                            Ok(region.to_string())
-                        } else {
-                            Err(ConfigError::Invalid {
-                                variable: "GUARD_REGIONS",
-                                problem: format!(
-                                    "`{region}` is not an AWS region such as eu-west-1"
-                                ),
-                            })
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+        let guard_regions = comma_list("GUARD_REGIONS", value("GUARD_REGIONS"), |region| {
+            is_region_name(region)
+                .then_some(())
+                .ok_or_else(|| format!("`{region}` is not an AWS region such as eu-west-1"))
+        })?;
 
         let eks_calls_per_second = seconds(
             "GUARD_EKS_CALLS_PER_SECOND",
@@ -190,25 +174,11 @@ impl Config {
             }
         }
 
-        let sweep_accounts = value("SWEEP_ACCOUNTS")
-            .map(|text| {
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .map(|account| {
-                        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
-                            Ok(account.to_string())
-                        } else {
-                            Err(ConfigError::Invalid {
-                                variable: "SWEEP_ACCOUNTS",
-                                problem: format!("`{account}` is not a 12-digit account id"),
-                            })
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+        let sweep_accounts = comma_list("SWEEP_ACCOUNTS", value("SWEEP_ACCOUNTS"), |account| {
+            (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(())
+                .ok_or_else(|| format!("`{account}` is not a 12-digit account id"))
+        })?;
         if !sweep_accounts.is_empty() && remediation_role_name.is_none() {
             return Err(ConfigError::Invalid {
                 variable: "SWEEP_ACCOUNTS",
@@ -250,6 +220,27 @@ impl Config {
             call_attempt_timeout,
         })
     }
+}
+
+/// A comma-separated list, blanks and empty entries ignored, each entry
+/// checked by `check` (which says what is wrong with it).
+fn comma_list(
+    variable: &'static str,
+    text: Option<String>,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            check(entry)
+                .map(|()| entry.to_string())
+                .map_err(|problem| ConfigError::Invalid { variable, problem })
+        })
+        .collect()
 }
 
 /// `eu-west-1`, `us-gov-west-1`, `cn-north-1`, `eusc-de-east-1`: letters

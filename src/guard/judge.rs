@@ -27,6 +27,7 @@ use crate::alert::{self, Acted, FailedRevert, Judged};
 use crate::clock::seconds_since;
 use crate::eks::{
     AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
+    describe_update_errors,
 };
 use crate::error::GuardError;
 use crate::event::{ClusterChange, Origin};
@@ -75,7 +76,7 @@ impl Guard {
                 return Ok(gone(change, &reason));
             }
             let (action, verdict) = self.decide_on(change, &state);
-            let acted = match &action {
+            let (action, acted) = match action {
                 Action::Revert(fix) => {
                     if !deadline.allows(self.config.time_to_revert()) {
                         return Err(GuardError::DeadlineExceeded {
@@ -83,8 +84,8 @@ impl Guard {
                             waiting_for: "no time left to revert and alert".to_string(),
                         });
                     }
-                    match self.send_fix(eks, change, fix, false).await {
-                        Ok(sent) => acted_from(sent),
+                    match self.send_fix(eks, change, &fix, false).await {
+                        Ok(sent) => (Action::Revert(fix), acted_from(sent)),
                         Err(EksFailure::NotFound(_)) => {
                             return Ok(gone(change, "the cluster was deleted before the revert"));
                         }
@@ -106,19 +107,23 @@ impl Guard {
                     }
                 }
                 Action::AlreadyCompliant => self.earlier_revert(eks, change, &state).await,
-                _ => Acted::default(),
+                action => (action, Acted::default()),
             };
-            return self
-                .report(
-                    eks,
-                    home,
-                    change,
-                    &state,
-                    (&action, &verdict),
-                    acted,
-                    deadline,
-                )
-                .await;
+            let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
+            let judged = Judged {
+                cluster_arn: &arn,
+                status: &state.status,
+                found: Some(&state.access),
+                verdict: &verdict,
+                action: &action,
+            };
+            let mut answer = self.tell(change, judged, &acted).await?;
+            if let Some(update_id) = &acted.update_id {
+                self.confirm_revert(eks, change, judged, acted.clone(), update_id, deadline)
+                    .await?;
+                answer.revert_confirmed = Some(true);
+            }
+            return Ok(answer);
         }
     }
 
@@ -257,85 +262,68 @@ impl Guard {
     /// reverted)? Asking EKS with the event's token is safe only when the fix
     /// would change nothing on the cluster as it is: EKS then answers with
     /// the guard's earlier update, or refuses a no-op.
+    ///
+    /// When it was, the action is the revert (and the alert says "reverted",
+    /// with the update); otherwise it stays "already compliant".
     async fn earlier_revert(
         &self,
         eks: &Eks,
         change: &ClusterChange,
         state: &ClusterState,
-    ) -> Acted {
+    ) -> (Action, Acted) {
+        let not_ours = (Action::AlreadyCompliant, Acted::default());
         let Some(Verdict::Violation { fix, .. }) = change
             .requested
             .as_ref()
             .map(|requested| evaluate(&self.config.policy, requested))
         else {
-            return Acted::default();
+            return not_ours;
         };
         if self.config.mode != Mode::Enforce
             || cause_of(change).is_none()
             || !fix.is_satisfied_by(&state.access)
         {
-            return Acted::default();
+            return not_ours;
         }
         match self.send_fix(eks, change, &fix, true).await {
-            Ok(Sent::Update(update)) => Acted {
-                update_id: Some(update.id),
-                ..Acted::default()
-            },
-            Ok(Sent::AlreadyDesired) => Acted::default(),
+            Ok(Sent::Update(update)) => (
+                Action::Revert(fix),
+                Acted {
+                    update_id: Some(update.id),
+                    earlier: true,
+                    ..Acted::default()
+                },
+            ),
+            Ok(Sent::AlreadyDesired) => not_ours,
             Err(failure) => {
                 warn!(cluster = %change.cluster_name, %failure, "could not ask EKS for the guard's earlier revert");
-                Acted::default()
+                not_ours
             }
         }
     }
 
-    /// Tells what was decided and done, then follows the revert to its end.
-    #[allow(clippy::too_many_arguments)]
-    async fn report(
+    /// Alerts what was decided and done (nothing for a compliant cluster),
+    /// and logs the decision.
+    async fn tell(
         &self,
-        eks: &Eks,
-        home: &AccountRef,
         change: &ClusterChange,
-        state: &ClusterState,
-        (action, verdict): (&Action, &Verdict),
-        acted: Acted,
-        deadline: Deadline,
+        judged: Judged<'_>,
+        acted: &Acted,
     ) -> Result<Answer, GuardError> {
         let name = change.cluster_name.as_str();
-        let reason = match verdict {
+        let reason = match judged.verdict {
             Verdict::Violation { reason, .. } => reason.clone(),
             Verdict::Compliant => "the cluster complies".to_string(),
         };
-        let started_now = matches!(action, Action::Revert(_)) && acted.update_id.is_some();
-        // An earlier revert found through the token: say "reverted".
-        let action = match (action, &acted.update_id) {
-            (Action::AlreadyCompliant, Some(_)) => {
-                let fix = change.requested.as_ref().and_then(|r| {
-                    match evaluate(&self.config.policy, r) {
-                        Verdict::Violation { fix, .. } => Some(fix),
-                        Verdict::Compliant => None,
-                    }
-                });
-                fix.map(Action::Revert).unwrap_or(Action::AlreadyCompliant)
-            }
-            (action, _) => action.clone(),
-        };
-        if action == Action::Nothing {
+        if *judged.action == Action::Nothing {
             log_decision(change, Outcome::Compliant, &reason);
             return Ok(Answer::new(Outcome::Compliant, Some(name), reason));
         }
-        let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
-        let judged = Judged {
-            cluster_arn: &arn,
-            status: &state.status,
-            found: Some(&state.access),
-            verdict,
-            action: &action,
-        };
-        let finding = alert::finding(change, judged, self.config.mode, &acted);
+        let finding = alert::finding(change, judged, self.config.mode, acted);
         log_decision(change, finding.outcome, &reason);
         let message_id = self.send_alert(name, &finding).await?;
-        let mut answer = Answer {
+        let started_now = acted.update_id.is_some() && !acted.earlier;
+        Ok(Answer {
             update_id: acted.update_id.clone(),
             alert_message_id: Some(message_id),
             event_to_revert_seconds: change
@@ -344,14 +332,25 @@ impl Guard {
                 .filter(|_| started_now)
                 .and_then(seconds_since),
             ..Answer::new(finding.outcome, Some(name), reason)
-        };
-        let Some(update_id) = acted.update_id.as_deref() else {
-            return Ok(answer);
-        };
+        })
+    }
+
+    /// Follows the revert to its end; one that ended `Failed` or `Cancelled`
+    /// gets a second alert saying the endpoint is still open, and fails the
+    /// invocation so that Lambda retries it (and reverts again).
+    async fn confirm_revert(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        judged: Judged<'_>,
+        acted: Acted,
+        update_id: &str,
+        deadline: Deadline,
+    ) -> Result<(), GuardError> {
+        let name = change.cluster_name.as_str();
         let update = self.follow_revert(eks, name, update_id, deadline).await?;
         if update.state == UpdateState::Successful {
-            answer.revert_confirmed = Some(true);
-            return Ok(answer);
+            return Ok(());
         }
         let failed = FailedRevert {
             update_id: update.id.clone(),
@@ -362,22 +361,14 @@ impl Guard {
             failed: Some(failed),
             ..acted
         };
-        let finding = alert::finding(
-            change,
-            Judged {
-                action: &action,
-                ..judged
-            },
-            self.config.mode,
-            &acted,
-        );
+        let finding = alert::finding(change, judged, self.config.mode, &acted);
         log_decision(change, Outcome::RevertFailed, &finding.action.description);
         self.send_alert(name, &finding).await?;
         Err(GuardError::RevertFailed {
             cluster: name.to_string(),
             update_id: update.id,
             status: update.state.as_str().to_string(),
-            errors: crate::eks::describe_update_errors(&update.errors),
+            errors: describe_update_errors(&update.errors),
         })
     }
 
