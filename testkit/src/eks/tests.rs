@@ -10,6 +10,7 @@ use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
 use aws_sdk_eks::types::{LogSetup, LogType, Logging, UpdateParamType, VpcConfigRequest};
+use serde_json::json;
 use std::time::UNIX_EPOCH;
 
 const WAIT: Duration = Duration::from_secs(5);
