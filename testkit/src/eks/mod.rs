@@ -14,7 +14,26 @@
 //!   is `ACTIVE`" does not mean "no update is running"; only `DescribeUpdate`/`ListUpdates` tell.
 //! - While any update is `InProgress`, or the cluster is not `ACTIVE`, another
 //!   `UpdateClusterConfig` is refused with `409 ResourceInUseException`, "Cannot
-//!   EndpointAccessUpdate because cluster NAME currently has update ID in progress".
+//!   EndpointAccessUpdate because cluster NAME currently has update ID in progress". This has
+//!   been seen with the cluster `ACTIVE` and no update to be seen: AWS's automatic platform
+//!   updates refuse updates too (aws/containers-roadmap#1500; rancher/eks-operator#752 found
+//!   the 409 right after `DescribeCluster` said `ACTIVE`). [`EksDouble::start_platform_update`]
+//!   is such work: it names an update id in the 409 that neither `ListUpdates` nor
+//!   `DescribeUpdate` shows. [`EksOptions::list_updates_lag`] keeps new updates out of
+//!   `ListUpdates` for a while.
+//! - An update that ends `Failed` or `Cancelled` leaves the settings as they were, and
+//!   `DescribeUpdate` lists why in `errors: [{"errorCode", "errorMessage", "resourceIds"}]`, with
+//!   codes such as `AccessDenied`, `OperationNotPermitted`, `SubnetNotFound`,
+//!   `SecurityGroupNotFound`, `VpcIdNotFound`, `ConfigurationConflict`, `Unknown` (EKS API
+//!   reference, `Update` and `ErrorDetail`). [`EksDouble::fail_next_api_updates`] makes the
+//!   guard's reverts end so; [`EksDouble::finish_update_with`] ends any update with an
+//!   [`UpdateEnd`].
+//! - Each region is its own endpoint and each account its own set of clusters. A request is
+//!   answered for the region of its SigV4 credential scope (`Credential=AKID/DATE/REGION/eks/
+//!   aws4_request`; `AWS_ENDPOINT_URL_EKS` sends every region's client to this one double) and
+//!   for the account its access key maps to ([`EksDouble::map_access_key`]): `ListClusters`
+//!   lists that place's clusters, a cluster that exists only elsewhere is
+//!   `404 ResourceNotFoundException`, and ARNs name the cluster's own region and account.
 //! - Refusals with `400 InvalidParameterException`: a request that changes nothing ("Cluster is
 //!   already at the desired configuration with endpointPrivateAccess: false , endpointPublicAccess:
 //!   true, and Public Endpoint Restrictions: [0.0.0.0/0]", stray space included); both endpoints
@@ -43,6 +62,15 @@
 //! bits are not checked. Only endpoint access updates are modelled: a subnet, logging or other
 //! update through the API is refused with a message that says so.
 //!
+//! Also guessed: `DescribeUpdate` of a platform update's id is `404` like an unknown id (AWS
+//! documents no such update); `ListUpdates` lag (when [`EksOptions::list_updates_lag`] is set)
+//! does not delay `DescribeUpdate` of the id `UpdateClusterConfig` returned, nor the 409; a
+//! `Failed` update always lists at least one error (`Unknown` if the test names none);
+//! `ListTagsForResource` of an ARN in another region or account is `404 NotFoundException`. A
+//! request without a SigV4 scope is answered for the double's own region and account. Real
+//! accounts come from the credentials, not the key id: mapping key ids to accounts is this
+//! double's stand-in for STS, and unmapped keys see [`EksOptions::account`].
+//!
 //! # Layout
 //!
 //! This file holds the public types (options, specs, snapshots, faults, the request log).
@@ -54,9 +82,15 @@
 //! # Test controls
 //!
 //! The handle is cheap to clone and every control is a plain method: seed clusters
-//! ([`EksDouble::add_cluster`]), start someone else's update ([`EksDouble::start_update`]),
-//! finish updates, change status, delete clusters, read snapshots, inject faults per operation
-//! ([`EksDouble::inject`]), and read or await the request log ([`EksDouble::wait_for_requests`]).
+//! ([`EksDouble::add_cluster`]), start someone else's update ([`EksDouble::start_update`]) or
+//! AWS's own ([`EksDouble::start_platform_update`]), finish updates (with errors:
+//! [`EksDouble::finish_update_with`]), script how the guard's next updates end
+//! ([`EksDouble::end_next_api_updates`]), change status, delete clusters, read snapshots,
+//! inject faults per operation ([`EksDouble::inject`]), map access keys to accounts
+//! ([`EksDouble::map_access_keys`]), and read or await the request log
+//! ([`EksDouble::wait_for_requests`]). Controls that name a cluster act on the double's
+//! own region and account; [`EksDouble::in_region`] and [`EksDouble::in_account`] give a
+//! [`Scope`] with the same controls elsewhere.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -83,6 +117,7 @@ use tokio::sync::watch;
 
 use crate::sdk::local_sdk_config;
 use crate::server::LoopbackServer;
+pub use controls::Scope;
 use model::State;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -112,7 +147,11 @@ pub const UNSUPPORTED_OPERATION: &str = "Unsupported";
 /// latency, updates started through the API behave as [`UpdateBehaviour::default`].
 #[derive(Debug, Clone)]
 pub struct EksOptions {
+    /// Where clusters live unless their [`ClusterSpec::region`] says otherwise, and the region
+    /// of requests that carry no SigV4 credential scope.
     pub region: String,
+    /// Whose clusters they are unless their [`ClusterSpec::account`] says otherwise, and the
+    /// account of requests signed with a key no [`EksDouble::map_access_key`] names.
     pub account: String,
     /// Added to every answer, faults included: 20 ms is close to a real EKS round trip, for
     /// benchmarks of sweeps over many clusters.
@@ -120,6 +159,9 @@ pub struct EksOptions {
     /// How updates started through `UpdateClusterConfig` (the function under test) behave;
     /// [`EksDouble::set_api_updates`] changes it later.
     pub api_updates: UpdateBehaviour,
+    /// How long a new update stays out of `ListUpdates` (it is in `DescribeUpdate` and in the
+    /// 409 at once); zero by default.
+    pub list_updates_lag: Duration,
 }
 
 impl Default for EksOptions {
@@ -129,6 +171,7 @@ impl Default for EksOptions {
             account: DEFAULT_ACCOUNT.to_owned(),
             latency: Duration::ZERO,
             api_updates: UpdateBehaviour::default(),
+            list_updates_lag: Duration::ZERO,
         }
     }
 }
@@ -195,15 +238,116 @@ pub enum Finish {
     After(Duration),
 }
 
-/// How an update ends.
+/// How an update ends. To say which errors a `Failed` or `Cancelled` update lists, use
+/// [`UpdateEnd`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The requested settings are applied.
     Successful,
-    /// Settings stay as they were; the update lists an error.
+    /// Settings stay as they were; the update lists an error (`Unknown` unless an
+    /// [`UpdateEnd`] names others).
     Failed,
     /// Settings stay as they were.
     Cancelled,
+}
+
+/// `errors[].errorCode` of an update, as in the EKS API reference (`ErrorDetail`): the codes a
+/// cluster update can end with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateErrorCode {
+    AccessDenied,
+    OperationNotPermitted,
+    SubnetNotFound,
+    SecurityGroupNotFound,
+    VpcIdNotFound,
+    ConfigurationConflict,
+    Unknown,
+    /// Any other code, sent as written (e.g. `EniLimitReached`, `IpNotAvailable`).
+    Other(String),
+}
+
+impl UpdateErrorCode {
+    /// The wire value, e.g. `SubnetNotFound`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            UpdateErrorCode::AccessDenied => "AccessDenied",
+            UpdateErrorCode::OperationNotPermitted => "OperationNotPermitted",
+            UpdateErrorCode::SubnetNotFound => "SubnetNotFound",
+            UpdateErrorCode::SecurityGroupNotFound => "SecurityGroupNotFound",
+            UpdateErrorCode::VpcIdNotFound => "VpcIdNotFound",
+            UpdateErrorCode::ConfigurationConflict => "ConfigurationConflict",
+            UpdateErrorCode::Unknown => "Unknown",
+            UpdateErrorCode::Other(code) => code,
+        }
+    }
+}
+
+/// One entry of an update's `errors`: `{"errorCode", "errorMessage", "resourceIds"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateError {
+    pub code: UpdateErrorCode,
+    pub message: String,
+    /// The resources the error is about (subnet ids for `SubnetNotFound`, say); may be empty.
+    pub resource_ids: Vec<String>,
+}
+
+impl UpdateError {
+    pub fn new(code: UpdateErrorCode, message: impl Into<String>) -> UpdateError {
+        UpdateError {
+            code,
+            message: message.into(),
+            resource_ids: Vec::new(),
+        }
+    }
+
+    pub fn resource_ids<S: Into<String>>(
+        mut self,
+        resource_ids: impl IntoIterator<Item = S>,
+    ) -> UpdateError {
+        self.resource_ids = resource_ids.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// How an update ends, with the errors `DescribeUpdate` then lists. A plain [`Outcome`]
+/// converts into one with no errors named; a `Failed` end with no errors lists one `Unknown`
+/// error about the cluster (a failed update with an empty `errors` has not been seen). The
+/// errors of a `Successful` end are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateEnd {
+    pub outcome: Outcome,
+    pub errors: Vec<UpdateError>,
+}
+
+impl UpdateEnd {
+    pub fn successful() -> UpdateEnd {
+        Outcome::Successful.into()
+    }
+
+    /// `Failed` with these errors; the cluster keeps its old settings.
+    pub fn failed(errors: Vec<UpdateError>) -> UpdateEnd {
+        UpdateEnd {
+            outcome: Outcome::Failed,
+            errors,
+        }
+    }
+
+    /// `Cancelled` with these errors (may be empty); the cluster keeps its old settings.
+    pub fn cancelled(errors: Vec<UpdateError>) -> UpdateEnd {
+        UpdateEnd {
+            outcome: Outcome::Cancelled,
+            errors,
+        }
+    }
+}
+
+impl From<Outcome> for UpdateEnd {
+    fn from(outcome: Outcome) -> UpdateEnd {
+        UpdateEnd {
+            outcome,
+            errors: Vec::new(),
+        }
+    }
 }
 
 impl Outcome {
@@ -248,10 +392,15 @@ impl Default for UpdateBehaviour {
 }
 
 /// A cluster to seed the double with. `ClusterSpec::new(name)` is an `ACTIVE` cluster with a
-/// public endpoint open to `0.0.0.0/0` and no private endpoint: the EKS default.
+/// public endpoint open to `0.0.0.0/0` and no private endpoint (the EKS default), in the
+/// double's region and account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
     pub name: String,
+    /// `None`: [`EksOptions::region`]. Clusters of one name in two regions are two clusters.
+    pub region: Option<String>,
+    /// `None`: [`EksOptions::account`].
+    pub account: Option<String>,
     pub status: ClusterStatus,
     pub public: bool,
     pub private: bool,
@@ -266,6 +415,8 @@ impl ClusterSpec {
     pub fn new(name: &str) -> ClusterSpec {
         ClusterSpec {
             name: name.to_owned(),
+            region: None,
+            account: None,
             status: ClusterStatus::Active,
             public: true,
             private: false,
@@ -273,6 +424,19 @@ impl ClusterSpec {
             tags: BTreeMap::new(),
             active_after: None,
         }
+    }
+
+    /// Lives in `region`: only requests signed for `region` see it.
+    pub fn region(mut self, region: &str) -> ClusterSpec {
+        self.region = Some(region.to_owned());
+        self
+    }
+
+    /// Belongs to `account`: only requests whose key maps to `account` see it
+    /// ([`EksDouble::map_access_key`]).
+    pub fn account(mut self, account: &str) -> ClusterSpec {
+        self.account = Some(account.to_owned());
+        self
     }
 
     pub fn status(mut self, status: ClusterStatus) -> ClusterSpec {
@@ -331,6 +495,8 @@ impl EndpointChange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSnapshot {
     pub name: String,
+    pub region: String,
+    pub account: String,
     pub arn: String,
     pub status: ClusterStatus,
     pub public: bool,
@@ -353,6 +519,8 @@ pub struct UpdateSnapshot {
     pub client_request_token: Option<String>,
     /// Started through `UpdateClusterConfig` (by the code under test), not by the test.
     pub started_through_api: bool,
+    /// What `DescribeUpdate` lists as `errors`: empty while `InProgress` and after success.
+    pub errors: Vec<UpdateError>,
 }
 
 /// A failure to answer with instead of handling the call.
@@ -391,7 +559,11 @@ pub struct RecordedRequest {
     pub query: Vec<(String, String)>,
     /// From the SigV4 `Authorization` header, `Credential=AKID/date/region/eks/aws4_request`.
     pub access_key_id: Option<String>,
+    /// The region the request was answered for; `None` (unsigned) means [`EksOptions::region`].
     pub signing_region: Option<String>,
+    /// The account the request was answered for: the one its access key maps to
+    /// ([`EksDouble::map_access_key`]), else [`EksOptions::account`].
+    pub account: String,
     /// When the request arrived.
     pub at: Instant,
     /// The status answered; `None` for a request left hanging by [`Fault::Hang`].
@@ -434,7 +606,7 @@ struct Core {
 impl EksDouble {
     /// Starts the double on `127.0.0.1` and a free port.
     pub async fn start(options: EksOptions) -> io::Result<EksDouble> {
-        let state = State::new(options.api_updates);
+        let state = State::new(&options);
         let core = Arc::new(Core {
             options,
             state: Mutex::new(state),
@@ -465,7 +637,7 @@ impl EksDouble {
         &self.core.options.account
     }
 
-    /// `arn:aws:eks:REGION:ACCOUNT:cluster/NAME`.
+    /// `arn:aws:eks:REGION:ACCOUNT:cluster/NAME` in the double's region and account.
     pub fn cluster_arn(&self, name: &str) -> String {
         let options = &self.core.options;
         format!(
@@ -478,6 +650,12 @@ impl EksDouble {
     /// [`crate::TEST_ACCESS_KEY_ID`], and [`EksDouble::endpoint_url`].
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
         local_sdk_config(&self.endpoint_url(), self.region())
+    }
+
+    /// [`EksDouble::sdk_config`] for `region`: its clients sign for `region`, so they see the
+    /// clusters there.
+    pub fn sdk_config_in(&self, region: &str) -> aws_config::SdkConfig {
+        local_sdk_config(&self.endpoint_url(), region)
     }
 }
 

@@ -11,10 +11,9 @@ use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant as TokioInstant;
 
-use super::model::{Cluster, ENDPOINT_ACCESS_UPDATE, Refusal, State, Update};
+use super::model::{Cluster, ENDPOINT_ACCESS_UPDATE, Place, Refusal, State, Update, cluster_arn};
 use super::{
-    ClusterStatus, Core, EksOptions, EndpointChange, Fault, PAGE_SIZE, RecordedRequest,
-    UNSUPPORTED_OPERATION, UpdateStatus,
+    ClusterStatus, Core, EndpointChange, Fault, PAGE_SIZE, RecordedRequest, UNSUPPORTED_OPERATION,
 };
 use crate::ids;
 use crate::server::{
@@ -28,6 +27,7 @@ pub(super) async fn handle(core: &Core, request: Request<Incoming>) -> HttpRespo
     let body = read_body(body).await;
     let call = Call::parse(&parts.method, parts.uri.path());
     let (access_key_id, signing_region) = sigv4_credential(&parts.headers);
+    let place = core.place_of(access_key_id.as_deref(), signing_region.as_deref());
     let mut record = RecordedRequest {
         operation: call.operation(),
         cluster: call.cluster(),
@@ -35,6 +35,7 @@ pub(super) async fn handle(core: &Core, request: Request<Incoming>) -> HttpRespo
         query: query_pairs(parts.uri.query()),
         access_key_id,
         signing_region,
+        account: place.account.clone(),
         at: arrived,
         status: None,
         fault: None,
@@ -52,10 +53,10 @@ pub(super) async fn handle(core: &Core, request: Request<Incoming>) -> HttpRespo
         }
         Some(Fault::Delay(extra)) => {
             tokio::time::sleep(extra).await;
-            core.answer(&call, &record.query, &body)
+            core.answer(&call, &place, &record.query, &body)
         }
-        Some(fault) => fault_error(&fault, &call, &core.options).into_response(),
-        None => core.answer(&call, &record.query, &body),
+        Some(fault) => fault_error(&fault, &call, &place).into_response(),
+        None => core.answer(&call, &place, &record.query, &body),
     };
     record.status = Some(response.status().as_u16());
     core.record(record);
@@ -68,6 +69,23 @@ fn body_as_json(body: &[u8]) -> Value {
     }
     serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+impl Core {
+    /// Whose clusters in which region a request sees: the region of its SigV4 credential
+    /// scope (a client built for `eu-central-1` signs for `eu-central-1`, whatever endpoint it
+    /// reaches), the account its access key maps to; the double's own for what is missing.
+    fn place_of(&self, access_key_id: Option<&str>, signing_region: Option<&str>) -> Place {
+        let account = self
+            .lock()
+            .account_of(access_key_id)
+            .unwrap_or(&self.options.account)
+            .to_owned();
+        Place {
+            account,
+            region: signing_region.unwrap_or(&self.options.region).to_owned(),
+        }
+    }
 }
 
 /// `(access key id, region)` from `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/eks/aws4_request, ...`.
@@ -163,34 +181,39 @@ impl Call {
 }
 
 impl Core {
-    fn answer(&self, call: &Call, query: &[(String, String)], body: &[u8]) -> HttpResponse {
+    fn answer(
+        &self,
+        call: &Call,
+        place: &Place,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> HttpResponse {
         let now = TokioInstant::now();
         let mut state = self.lock();
         let answer = match call {
-            Call::ListClusters => list_clusters(&state, query),
+            Call::ListClusters => list_clusters(&state, place, query),
             Call::DescribeCluster { name } => state
-                .existing_cluster(name, now)
+                .existing_cluster(place, name, now)
                 .map(|cluster| json!({ "cluster": cluster_json(cluster) }))
                 .map_err(in_cluster(name)),
             Call::UpdateClusterConfig { name } => {
-                update_cluster_config(&mut state, name, body, now)
+                update_cluster_config(&mut state, place, name, body, now)
             }
-            Call::ListUpdates { name } => list_updates(&mut state, name, query, now),
+            Call::ListUpdates { name } => list_updates(&mut state, place, name, query, now),
             Call::DescribeUpdate { name, update_id } => state
-                .existing_cluster(name, now)
+                .existing_cluster(place, name, now)
                 .map_err(in_cluster(name))
                 .and_then(|cluster| {
                     let update = cluster
-                        .updates
-                        .iter()
+                        .describable_updates()
                         .find(|update| update.id == *update_id)
                         .ok_or_else(|| {
                             EksError::not_found(format!("No update found for ID: {update_id}."))
                                 .cluster(name)
                         })?;
-                    Ok(json!({ "update": update_json(update, name) }))
+                    Ok(json!({ "update": update_json(update) }))
                 }),
-            Call::ListTagsForResource { arn } => list_tags(&state, arn),
+            Call::ListTagsForResource { arn } => list_tags(&state, place, arn),
             Call::Unsupported { method, path } => Err(EksError::new(
                 StatusCode::NOT_FOUND,
                 "UnknownOperationException",
@@ -291,7 +314,7 @@ impl From<Refusal> for EksError {
     }
 }
 
-fn fault_error(fault: &Fault, call: &Call, options: &EksOptions) -> EksError {
+fn fault_error(fault: &Fault, call: &Call, place: &Place) -> EksError {
     let error = match fault {
         Fault::Throttle => EksError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -309,23 +332,14 @@ fn fault_error(fault: &Fault, call: &Call, options: &EksOptions) -> EksError {
             "The service is unavailable. Try again later.",
         ),
         Fault::AccessDenied => {
-            let resource = match call.cluster() {
-                Some(name) => format!(
-                    "arn:aws:eks:{}:{}:cluster/{name}",
-                    options.region, options.account
-                ),
-                None => format!(
-                    "arn:aws:eks:{}:{}:cluster/*",
-                    options.region, options.account
-                ),
-            };
+            let resource = cluster_arn(place, call.cluster().as_deref().unwrap_or("*"));
             EksError::new(
                 StatusCode::FORBIDDEN,
                 "AccessDeniedException",
                 format!(
                     "User: arn:aws:sts::{}:assumed-role/eks-endpoint-guard/eks-endpoint-guard \
                      is not authorized to perform: eks:{} on resource: {resource}",
-                    options.account,
+                    place.account,
                     call.operation()
                 ),
             )
@@ -388,21 +402,23 @@ fn cluster_json(cluster: &Cluster) -> Value {
 }
 
 /// The `update` object of `DescribeUpdate` and `UpdateClusterConfig`.
-fn update_json(update: &Update, cluster: &str) -> Value {
+fn update_json(update: &Update) -> Value {
     let params: Vec<Value> = update
         .params
         .iter()
         .map(|(kind, value)| json!({"type": kind, "value": value}))
         .collect();
-    let errors = if update.status == UpdateStatus::Failed {
-        json!([{
-            "errorCode": "Unknown",
-            "errorMessage": "The EKS double was told to fail this update.",
-            "resourceIds": [cluster],
-        }])
-    } else {
-        json!([])
-    };
+    let errors: Vec<Value> = update
+        .errors
+        .iter()
+        .map(|error| {
+            json!({
+                "errorCode": error.code.as_str(),
+                "errorMessage": error.message,
+                "resourceIds": error.resource_ids,
+            })
+        })
+        .collect();
     json!({
         "id": update.id,
         "status": update.status.as_str(),
@@ -466,13 +482,17 @@ fn decode_token(token: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn list_clusters(state: &State, query: &[(String, String)]) -> Result<Value, EksError> {
+fn list_clusters(
+    state: &State,
+    place: &Place,
+    query: &[(String, String)],
+) -> Result<Value, EksError> {
     let page = PageRequest::from_query(query)?;
     // Names in order, resuming after the last name of the previous page: deleting a cluster
     // between pages neither skips nor repeats another.
     let remaining: Vec<&String> = state
-        .clusters
-        .keys()
+        .clusters_in(place)
+        .map(|cluster| &cluster.name)
         .filter(|name| page.after.as_ref().is_none_or(|after| *name > after))
         .collect();
     let names = &remaining[..remaining.len().min(page.max_results)];
@@ -488,12 +508,14 @@ fn list_clusters(state: &State, query: &[(String, String)]) -> Result<Value, Eks
 
 fn list_updates(
     state: &mut State,
+    place: &Place,
     name: &str,
     query: &[(String, String)],
     now: TokioInstant,
 ) -> Result<Value, EksError> {
+    let lag = state.list_updates_lag;
     let cluster = state
-        .existing_cluster(name, now)
+        .existing_cluster(place, name, now)
         .map_err(in_cluster(name))?;
     // The double has no node groups, add-ons or capabilities to list updates of.
     for (key, value) in query {
@@ -514,22 +536,30 @@ fn list_updates(
             .map_err(|_| EksError::invalid_parameter("The nextToken provided is invalid."))?,
         None => 0,
     };
-    let ids: Vec<&str> = cluster
+    // Positions count every update, listed or not, so one that appears late (lag) does not
+    // shift a page another client is reading.
+    let listed: Vec<(usize, &str)> = cluster
         .updates
         .iter()
+        .enumerate()
         .skip(start)
-        .take(page.max_results)
-        .map(|update| update.id.as_str())
+        .filter(|(_, update)| update.listed(lag, now))
+        .map(|(position, update)| (position, update.id.as_str()))
         .collect();
-    let end = start + ids.len();
-    let mut answer = json!({ "updateIds": ids });
-    if end < cluster.updates.len() {
-        answer["nextToken"] = json!(encode_token(&end.to_string()));
+    let page_ids: Vec<&str> = listed
+        .iter()
+        .take(page.max_results)
+        .map(|(_, id)| *id)
+        .collect();
+    let mut answer = json!({ "updateIds": page_ids });
+    if listed.len() > page_ids.len() {
+        let resume_at = listed[page_ids.len()].0;
+        answer["nextToken"] = json!(encode_token(&resume_at.to_string()));
     }
     Ok(answer)
 }
 
-fn list_tags(state: &State, arn: &str) -> Result<Value, EksError> {
+fn list_tags(state: &State, place: &Place, arn: &str) -> Result<Value, EksError> {
     if !arn.starts_with("arn:") {
         return Err(EksError::new(
             StatusCode::BAD_REQUEST,
@@ -537,7 +567,8 @@ fn list_tags(state: &State, arn: &str) -> Result<Value, EksError> {
             format!("{arn} is not a valid ARN"),
         ));
     }
-    let cluster = state.cluster_by_arn(arn).ok_or_else(|| {
+    // Guess: an ARN of another region or account is not found from here.
+    let cluster = state.cluster_by_arn(place, arn).ok_or_else(|| {
         EksError::new(
             StatusCode::NOT_FOUND,
             "NotFoundException",
@@ -549,6 +580,7 @@ fn list_tags(state: &State, arn: &str) -> Result<Value, EksError> {
 
 fn update_cluster_config(
     state: &mut State,
+    place: &Place,
     name: &str,
     body: &[u8],
     now: TokioInstant,
@@ -557,7 +589,7 @@ fn update_cluster_config(
     let request: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|error| EksError::serialization(format!("Malformed request body: {error}")))?;
     let cluster = state
-        .existing_cluster(name, now)
+        .existing_cluster(place, name, now)
         .map_err(in_cluster(name))?;
 
     let token = match request.get("clientRequestToken") {
@@ -568,14 +600,14 @@ fn update_cluster_config(
         .as_deref()
         .and_then(|token| cluster.update_with_token(token))
     {
-        return Ok(json!({ "update": update_json(update, name) }));
+        return Ok(json!({ "update": update_json(update) }));
     }
 
     let change = requested_endpoint_change(&request).map_err(|error| error.cluster(name))?;
     let update = cluster
         .request_endpoint_update(&change, token, behaviour, now)
         .map_err(in_cluster(name))?;
-    Ok(json!({ "update": update_json(update, name) }))
+    Ok(json!({ "update": update_json(update) }))
 }
 
 // ---------------------------------------------------------------------------------------------
