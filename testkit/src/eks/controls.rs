@@ -4,7 +4,7 @@
 //! the same methods on [`EksDouble`] act on its own account and region.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::time::Instant as TokioInstant;
 
@@ -203,6 +203,45 @@ impl EksDouble {
             .entry(operation)
             .or_default()
             .extend(faults);
+    }
+
+    /// The largest number of requests about `cluster` (any operation; `None`: every request)
+    /// that arrived within one `window`, over the whole log: the rate a test asserts the guard
+    /// keeps to, e.g. at most 2 calls a second per cluster while it waits or retries. Windows
+    /// are half-open, so requests exactly `window` apart are in different windows; a zero
+    /// window holds none. Clusters are matched by name, in any region.
+    pub fn max_requests_in_window(&self, cluster: Option<&str>, window: Duration) -> usize {
+        self.max_requests_in_window_where(window, |request| {
+            cluster.is_none_or(|name| request.cluster.as_deref() == Some(name))
+        })
+    }
+
+    /// [`EksDouble::max_requests_in_window`] of the requests that `matches`, e.g. one operation
+    /// in one region: `|r| r.operation == "DescribeUpdate" && r.cluster.as_deref() == Some("prod")`.
+    pub fn max_requests_in_window_where(
+        &self,
+        window: Duration,
+        matches: impl Fn(&RecordedRequest) -> bool,
+    ) -> usize {
+        let mut arrivals: Vec<Instant> = self
+            .core
+            .lock()
+            .log
+            .iter()
+            .filter(|request| matches(request))
+            .map(|request| request.at)
+            .collect();
+        // The log is in answer order; a slow answer can land after a later arrival.
+        arrivals.sort_unstable();
+        let mut most = 0;
+        let mut first = 0;
+        for (last, arrived) in arrivals.iter().enumerate() {
+            while first <= last && arrived.duration_since(arrivals[first]) >= window {
+                first += 1;
+            }
+            most = most.max(last + 1 - first);
+        }
+        most
     }
 
     /// Every request so far, in the order they were answered.

@@ -87,8 +87,9 @@
 //! [`EksDouble::finish_update_with`]), script how the guard's next updates end
 //! ([`EksDouble::end_next_api_updates`]), change status, delete clusters, read snapshots,
 //! inject faults per operation ([`EksDouble::inject`]), map access keys to accounts
-//! ([`EksDouble::map_access_keys`]), and read or await the request log
-//! ([`EksDouble::wait_for_requests`]). Controls that name a cluster act on the double's
+//! ([`EksDouble::map_access_keys`]), read or await the request log
+//! ([`EksDouble::wait_for_requests`]) and measure its busiest window
+//! ([`EksDouble::max_requests_in_window`]). Controls that name a cluster act on the double's
 //! own region and account; [`EksDouble::in_region`] and [`EksDouble::in_account`] give a
 //! [`Scope`] with the same controls elsewhere.
 //!

@@ -1444,3 +1444,70 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
         (MEMBER, "us-east-1")
     );
 }
+
+#[tokio::test]
+async fn max_requests_in_window_finds_the_busiest_window() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.add_cluster(ClusterSpec::new("dev"));
+    let client = client(&eks);
+    for name in ["prod", "dev", "prod", "prod"] {
+        client
+            .describe_cluster()
+            .name(name)
+            .send()
+            .await
+            .expect("DescribeCluster");
+    }
+    client
+        .list_updates()
+        .name("prod")
+        .send()
+        .await
+        .expect("ListUpdates");
+    client.list_clusters().send().await.expect("ListClusters");
+
+    let long = Duration::from_secs(3600);
+    assert_eq!(eks.max_requests_in_window(Some("prod"), long), 4);
+    assert_eq!(eks.max_requests_in_window(Some("dev"), long), 1);
+    assert_eq!(eks.max_requests_in_window(None, long), 6);
+    assert_eq!(
+        eks.max_requests_in_window_where(long, |request| {
+            request.operation == "DescribeCluster" && request.cluster.as_deref() == Some("prod")
+        }),
+        3
+    );
+    assert_eq!(eks.max_requests_in_window(None, Duration::ZERO), 0);
+
+    // Spread prod's four calls over time, out of log order: 0 ms, 500 ms, 1000 ms, 1100 ms.
+    let base = Instant::now();
+    let offsets = [1000, 0, 1100, 500];
+    {
+        let mut state = eks.core.lock();
+        let prod = state
+            .log
+            .iter_mut()
+            .filter(|request| request.cluster.as_deref() == Some("prod"));
+        for (request, offset) in prod.zip(offsets) {
+            request.at = base + Duration::from_millis(offset);
+        }
+    }
+    // [500 ms, 1500 ms) holds three; [0, 1000 ms) only two, since windows are half-open.
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_secs(1)),
+        3
+    );
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_millis(500)),
+        2
+    );
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_millis(100)),
+        1,
+        "1000 and 1100 are exactly 100 ms apart"
+    );
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_millis(101)),
+        2
+    );
+}
