@@ -3,13 +3,18 @@
 
 use super::*;
 use aws_sdk_eks::Client;
+use aws_sdk_eks::config::Credentials;
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::config::timeout::TimeoutConfig;
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
-use aws_sdk_eks::types::{LogSetup, LogType, Logging, UpdateParamType, VpcConfigRequest};
+use aws_sdk_eks::types::{
+    ErrorCode, LogSetup, LogType, Logging, UpdateParamType, UpdateStatus as SdkUpdateStatus,
+    VpcConfigRequest,
+};
+use serde_json::json;
 use std::time::UNIX_EPOCH;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -28,6 +33,59 @@ fn client_with(eks: &EksDouble, retry: RetryConfig) -> Client {
         .retry_config(retry.with_initial_backoff(Duration::from_millis(1)))
         .build();
     Client::from_conf(config)
+}
+
+/// A client for `region` that signs with `access_key_id`, as a client with assumed-role
+/// credentials would.
+fn client_signed(eks: &EksDouble, region: &str, access_key_id: &str) -> Client {
+    let config = aws_sdk_eks::config::Builder::from(&eks.sdk_config_in(region))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            "secret",
+            Some("session-token".to_owned()),
+            None,
+            "test",
+        ))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+async fn describe_update(
+    client: &Client,
+    name: &str,
+    update_id: &str,
+) -> aws_sdk_eks::types::Update {
+    client
+        .describe_update()
+        .name(name)
+        .update_id(update_id)
+        .send()
+        .await
+        .expect("DescribeUpdate")
+        .update
+        .expect("update")
+}
+
+async fn listed_updates(client: &Client, name: &str) -> Vec<String> {
+    client
+        .list_updates()
+        .name(name)
+        .send()
+        .await
+        .expect("ListUpdates")
+        .update_ids()
+        .to_vec()
+}
+
+async fn cluster_names(client: &Client) -> Vec<String> {
+    client
+        .list_clusters()
+        .send()
+        .await
+        .expect("ListClusters")
+        .clusters()
+        .to_vec()
 }
 
 fn vpc(public: Option<bool>, private: Option<bool>, cidrs: Option<&[&str]>) -> VpcConfigRequest {
@@ -927,4 +985,529 @@ fn the_async_api_can_be_spawned() {
         borrowed_send(api.wait_for_polls(1));
         borrowed_send(api.init_error());
     });
+}
+
+#[tokio::test]
+async fn the_first_revert_can_fail_with_errors_and_the_retry_succeed() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let subnet_gone = UpdateError::new(
+        UpdateErrorCode::SubnetNotFound,
+        "The subnet ID 'subnet-0abc' does not exist",
+    )
+    .resource_ids(["subnet-0abc"]);
+    eks.fail_next_api_updates("prod", 1, vec![subnet_gone.clone()]);
+    let client = client(&eks);
+
+    let first = close_public(&client, "prod")
+        .await
+        .expect("the revert is accepted")
+        .update
+        .and_then(|update| update.id)
+        .expect("id");
+    let running = describe_update(&client, "prod", &first).await;
+    assert_eq!(running.status(), Some(&SdkUpdateStatus::InProgress));
+    assert!(running.errors().is_empty(), "no errors while it runs");
+
+    assert!(eks.finish_update("prod", &first));
+    let failed = describe_update(&client, "prod", &first).await;
+    assert_eq!(failed.status(), Some(&SdkUpdateStatus::Failed));
+    let errors = failed.errors();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].error_code(), Some(&ErrorCode::SubnetNotFound));
+    assert_eq!(
+        errors[0].error_message(),
+        Some("The subnet ID 'subnet-0abc' does not exist")
+    );
+    assert_eq!(errors[0].resource_ids(), ["subnet-0abc"]);
+    let cluster = eks.cluster("prod").expect("cluster");
+    assert!(cluster.public, "a failed update keeps the old settings");
+    assert_eq!(cluster.status, ClusterStatus::Active);
+    assert_eq!(eks.updates("prod")[0].errors, [subnet_gone]);
+
+    // The retry is a new update, which ends as the API updates' behaviour says.
+    let retry = close_public(&client, "prod")
+        .await
+        .expect("the retry is accepted")
+        .update
+        .and_then(|update| update.id)
+        .expect("id");
+    assert_ne!(retry, first);
+    assert!(eks.finish_update("prod", &retry));
+    let succeeded = describe_update(&client, "prod", &retry).await;
+    assert_eq!(succeeded.status(), Some(&SdkUpdateStatus::Successful));
+    assert!(succeeded.errors().is_empty());
+    assert!(!eks.cluster("prod").expect("cluster").public);
+}
+
+#[tokio::test]
+async fn scripted_ends_apply_in_order_and_updates_can_be_cancelled_with_errors() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let conflict = UpdateError::new(
+        UpdateErrorCode::ConfigurationConflict,
+        "Another operation changed the cluster",
+    );
+    let denied = UpdateError::new(UpdateErrorCode::AccessDenied, "Access denied to the VPC");
+    eks.end_next_api_updates(
+        "prod",
+        [
+            UpdateEnd::cancelled(vec![conflict.clone()]),
+            UpdateEnd::failed(vec![denied.clone()]),
+        ],
+    );
+    let client = client(&eks);
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = close_public(&client, "prod")
+            .await
+            .expect("update")
+            .update
+            .and_then(|update| update.id)
+            .expect("id");
+        assert!(eks.finish_update("prod", &id));
+        ids.push(id);
+    }
+    let ends: Vec<(UpdateStatus, Vec<UpdateError>)> = eks
+        .updates("prod")
+        .into_iter()
+        .map(|update| (update.status, update.errors))
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (UpdateStatus::Cancelled, vec![conflict]),
+            (UpdateStatus::Failed, vec![denied]),
+            (UpdateStatus::Successful, vec![]),
+        ]
+    );
+    let cancelled = describe_update(&client, "prod", &ids[0]).await;
+    assert_eq!(cancelled.status(), Some(&SdkUpdateStatus::Cancelled));
+    assert_eq!(
+        cancelled.errors()[0].error_code(),
+        Some(&ErrorCode::ConfigurationConflict)
+    );
+
+    // Someone else's update, ended by the test with errors of its choosing.
+    let theirs = eks.start_update(
+        "prod",
+        EndpointChange::open_to_internet(),
+        UpdateBehaviour::default(),
+    );
+    let vpc_gone = UpdateError::new(UpdateErrorCode::VpcIdNotFound, "vpc-0abc is gone")
+        .resource_ids(["vpc-0abc"]);
+    assert!(eks.finish_update_with("prod", &theirs, UpdateEnd::failed(vec![vpc_gone])));
+    let failed = describe_update(&client, "prod", &theirs).await;
+    assert_eq!(
+        failed.errors()[0].error_code(),
+        Some(&ErrorCode::VpcIdNotFound)
+    );
+    assert_eq!(failed.errors()[0].resource_ids(), ["vpc-0abc"]);
+    assert!(
+        !eks.cluster("prod").expect("cluster").public,
+        "their failed update did not open it"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_update_refuses_updates_that_no_listing_shows() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let platform = eks.start_platform_update("prod", Finish::Manual);
+    let client = client(&eks);
+
+    let refused = close_public(&client, "prod")
+        .await
+        .expect_err("AWS is working on the cluster")
+        .into_service_error();
+    assert!(refused.is_resource_in_use_exception(), "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        Some(
+            format!(
+                "Cannot EndpointAccessUpdate because cluster prod currently has update {platform} in progress"
+            )
+            .as_str()
+        )
+    );
+    assert!(listed_updates(&client, "prod").await.is_empty());
+    let described = client
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster
+        .expect("cluster");
+    assert_eq!(described.status().map(|s| s.as_str()), Some("ACTIVE"));
+    let not_found = client
+        .describe_update()
+        .name("prod")
+        .update_id(&platform)
+        .send()
+        .await
+        .expect_err("not an update anyone can describe")
+        .into_service_error();
+    assert!(not_found.is_resource_not_found_exception(), "{not_found:?}");
+    assert!(eks.updates("prod").is_empty());
+
+    assert!(eks.finish_update("prod", &platform), "lifted by the test");
+    close_public(&client, "prod")
+        .await
+        .expect("accepted once the platform update is over");
+    assert!(
+        eks.cluster("prod").expect("cluster").public,
+        "it changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_update_with_a_duration_lifts_by_itself() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let platform = eks.start_platform_update("prod", Finish::After(Duration::from_millis(200)));
+    let client = client(&eks);
+    close_public(&client, "prod")
+        .await
+        .expect_err("refused while it runs");
+
+    // The passing of time is what is under test here.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    close_public(&client, "prod")
+        .await
+        .expect("accepted after its duration");
+    assert!(
+        !eks.finish_update("prod", &platform),
+        "it had already ended by itself"
+    );
+}
+
+#[tokio::test]
+async fn list_updates_can_lag_behind_a_new_update() {
+    let options = EksOptions {
+        list_updates_lag: Duration::from_millis(300),
+        ..EksOptions::default()
+    };
+    let eks = double(options).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+
+    let id = close_public(&client, "prod")
+        .await
+        .expect("update")
+        .update
+        .and_then(|update| update.id)
+        .expect("id");
+    assert!(
+        listed_updates(&client, "prod").await.is_empty(),
+        "not listed yet"
+    );
+    let described = describe_update(&client, "prod", &id).await;
+    assert_eq!(described.status(), Some(&SdkUpdateStatus::InProgress));
+    let refused = update(&client, "prod", vpc(None, None, Some(&["10.0.0.0/8"])))
+        .await
+        .expect_err("the unlisted update still blocks")
+        .into_service_error();
+    assert!(refused.is_resource_in_use_exception(), "{refused:?}");
+
+    // The passing of time is what is under test here.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(listed_updates(&client, "prod").await, [id]);
+}
+
+#[tokio::test]
+async fn clusters_live_in_the_region_their_requests_are_signed_for() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.add_cluster(
+        ClusterSpec::new("prod")
+            .region("eu-central-1")
+            .private(true),
+    );
+    eks.in_region("eu-central-1")
+        .add_cluster(ClusterSpec::new("berlin").tag("team", "eu"));
+    let home = client(&eks);
+    let frankfurt = Client::new(&eks.sdk_config_in("eu-central-1"));
+
+    assert_eq!(cluster_names(&home).await, ["prod"]);
+    assert_eq!(cluster_names(&frankfurt).await, ["berlin", "prod"]);
+    let recorded = eks.requests_for("ListClusters");
+    assert_eq!(recorded[1].signing_region.as_deref(), Some("eu-central-1"));
+
+    let described = frankfurt
+        .describe_cluster()
+        .name("prod")
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster
+        .expect("cluster");
+    assert_eq!(
+        described.arn(),
+        Some("arn:aws:eks:eu-central-1:123456789012:cluster/prod")
+    );
+    assert!(
+        described
+            .endpoint()
+            .is_some_and(|url| url.ends_with(".eu-central-1.eks.amazonaws.com")),
+        "{described:?}"
+    );
+    assert!(
+        described
+            .resources_vpc_config()
+            .expect("vpc")
+            .endpoint_private_access(),
+        "the Frankfurt prod, not the one at home"
+    );
+
+    let elsewhere = home
+        .describe_cluster()
+        .name("berlin")
+        .send()
+        .await
+        .expect_err("berlin is in another region")
+        .into_service_error();
+    assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
+    let elsewhere = close_public(&home, "berlin")
+        .await
+        .expect_err("berlin is in another region")
+        .into_service_error();
+    assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
+    let elsewhere = home
+        .list_updates()
+        .name("berlin")
+        .send()
+        .await
+        .expect_err("berlin is in another region")
+        .into_service_error();
+    assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
+
+    // Closing the Frankfurt prod leaves the prod at home alone.
+    let id = close_public(&frankfurt, "prod")
+        .await
+        .expect("update in Frankfurt")
+        .update
+        .and_then(|update| update.id)
+        .expect("id");
+    assert_eq!(
+        listed_updates(&frankfurt, "prod").await,
+        std::slice::from_ref(&id)
+    );
+    assert!(listed_updates(&home, "prod").await.is_empty());
+    let elsewhere = home
+        .describe_update()
+        .name("prod")
+        .update_id(&id)
+        .send()
+        .await
+        .expect_err("the update is of the Frankfurt prod")
+        .into_service_error();
+    assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
+    assert!(eks.updates("prod").is_empty());
+    assert_eq!(eks.updates_in("eu-central-1", "prod").len(), 1);
+    assert!(eks.in_region("eu-central-1").finish_update("prod", &id));
+    assert!(
+        !eks.cluster_in("eu-central-1", "prod")
+            .expect("cluster")
+            .public
+    );
+    assert!(eks.cluster("prod").expect("cluster").public);
+
+    let tags = frankfurt
+        .list_tags_for_resource()
+        .resource_arn(eks.in_region("eu-central-1").cluster_arn("berlin"))
+        .send()
+        .await
+        .expect("tags in Frankfurt");
+    assert_eq!(
+        tags.tags().and_then(|t| t.get("team")).map(String::as_str),
+        Some("eu")
+    );
+    let elsewhere = home
+        .list_tags_for_resource()
+        .resource_arn(eks.in_region("eu-central-1").cluster_arn("berlin"))
+        .send()
+        .await
+        .expect_err("an ARN of another region")
+        .into_service_error();
+    assert!(elsewhere.is_not_found_exception(), "{elsewhere:?}");
+
+    let regions: Vec<(String, String)> = eks
+        .clusters()
+        .into_iter()
+        .map(|cluster| (cluster.region, cluster.name))
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            ("eu-central-1".to_owned(), "berlin".to_owned()),
+            ("eu-central-1".to_owned(), "prod".to_owned()),
+            ("us-east-1".to_owned(), "prod".to_owned()),
+        ]
+    );
+    assert_eq!(eks.in_region("eu-central-1").clusters().len(), 2);
+    assert!(eks.in_region("eu-central-1").delete_cluster("prod"));
+    assert!(
+        eks.cluster("prod").is_some(),
+        "only the Frankfurt prod is gone"
+    );
+}
+
+#[tokio::test]
+async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
+    const MEMBER: &str = "222233334444";
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.add_cluster(ClusterSpec::new("member-prod").account(MEMBER));
+    eks.in_account(MEMBER)
+        .in_region("eu-west-1")
+        .add_cluster(ClusterSpec::new("member-dublin"));
+    eks.map_access_keys(|key| key.starts_with("ASIA"), MEMBER);
+    eks.map_access_key("ASIAOTHERACCOUNT0001", "333344445555");
+    let own = client(&eks);
+    let member = client_signed(&eks, "us-east-1", "ASIAMEMBERROLE000001");
+
+    assert_eq!(cluster_names(&own).await, ["prod"]);
+    assert_eq!(cluster_names(&member).await, ["member-prod"]);
+    assert_eq!(
+        cluster_names(&client_signed(&eks, "eu-west-1", "ASIAMEMBERROLE000002")).await,
+        ["member-dublin"]
+    );
+    assert!(
+        cluster_names(&client_signed(&eks, "us-east-1", "ASIAOTHERACCOUNT0001"))
+            .await
+            .is_empty(),
+        "an exact key wins over a test on keys"
+    );
+    let accounts: Vec<&str> = eks
+        .requests_for("ListClusters")
+        .iter()
+        .map(|request| match request.account.as_str() {
+            DEFAULT_ACCOUNT => "default",
+            MEMBER => "member",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(accounts, ["default", "member", "member", "other"]);
+
+    let described = member
+        .describe_cluster()
+        .name("member-prod")
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster
+        .expect("cluster");
+    assert_eq!(
+        described.arn(),
+        Some("arn:aws:eks:us-east-1:222233334444:cluster/member-prod")
+    );
+    assert!(
+        described
+            .role_arn()
+            .is_some_and(|arn| arn.starts_with("arn:aws:iam::222233334444:")),
+        "{described:?}"
+    );
+    let not_mine = own
+        .describe_cluster()
+        .name("member-prod")
+        .send()
+        .await
+        .expect_err("another account's cluster")
+        .into_service_error();
+    assert!(not_mine.is_resource_not_found_exception(), "{not_mine:?}");
+
+    eks.inject("UpdateClusterConfig", vec![Fault::AccessDenied]);
+    let denied = close_public(&member, "member-prod")
+        .await
+        .expect_err("denied")
+        .into_service_error();
+    assert!(
+        denied.message().is_some_and(|m| m.contains(
+            "arn:aws:sts::222233334444:assumed-role/eks-endpoint-guard/eks-endpoint-guard \
+             is not authorized to perform: eks:UpdateClusterConfig on resource: \
+             arn:aws:eks:us-east-1:222233334444:cluster/member-prod"
+        )),
+        "{denied:?}"
+    );
+    close_public(&member, "member-prod")
+        .await
+        .expect("the revert in the member account");
+    assert_eq!(eks.in_account(MEMBER).updates("member-prod").len(), 1);
+    let snapshot = eks
+        .in_account(MEMBER)
+        .cluster("member-prod")
+        .expect("cluster");
+    assert_eq!(
+        (snapshot.account.as_str(), snapshot.region.as_str()),
+        (MEMBER, "us-east-1")
+    );
+}
+
+#[tokio::test]
+async fn max_requests_in_window_finds_the_busiest_window() {
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.add_cluster(ClusterSpec::new("dev"));
+    let client = client(&eks);
+    for name in ["prod", "dev", "prod", "prod"] {
+        client
+            .describe_cluster()
+            .name(name)
+            .send()
+            .await
+            .expect("DescribeCluster");
+    }
+    client
+        .list_updates()
+        .name("prod")
+        .send()
+        .await
+        .expect("ListUpdates");
+    client.list_clusters().send().await.expect("ListClusters");
+
+    let long = Duration::from_secs(3600);
+    assert_eq!(eks.max_requests_in_window(Some("prod"), long), 4);
+    assert_eq!(eks.max_requests_in_window(Some("dev"), long), 1);
+    assert_eq!(eks.max_requests_in_window(None, long), 6);
+    assert_eq!(
+        eks.max_requests_in_window_where(long, |request| {
+            request.operation == "DescribeCluster" && request.cluster.as_deref() == Some("prod")
+        }),
+        3
+    );
+    assert_eq!(eks.max_requests_in_window(None, Duration::ZERO), 0);
+
+    // Spread prod's four calls over time, out of log order: 0 ms, 500 ms, 1000 ms, 1100 ms.
+    let base = Instant::now();
+    let offsets = [1000, 0, 1100, 500];
+    {
+        let mut state = eks.core.lock();
+        let prod = state
+            .log
+            .iter_mut()
+            .filter(|request| request.cluster.as_deref() == Some("prod"));
+        for (request, offset) in prod.zip(offsets) {
+            request.at = base + Duration::from_millis(offset);
+        }
+    }
+    // [500 ms, 1500 ms) holds three; [0, 1000 ms) only two, since windows are half-open.
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_secs(1)),
+        3
+    );
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_millis(500)),
+        2
+    );
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_millis(100)),
+        1,
+        "1000 and 1100 are exactly 100 ms apart"
+    );
+    assert_eq!(
+        eks.max_requests_in_window(Some("prod"), Duration::from_millis(101)),
+        2
+    );
 }

@@ -1,0 +1,561 @@
+//! The test controls on [`EksDouble`]: seed clusters, start and end updates as someone else
+//! would, change status, map access keys to accounts, inject faults, and read or await the
+//! request log. [`Scope`] holds the controls that name a cluster, for one account and region;
+//! the same methods on [`EksDouble`] act on its own account and region.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::time::Instant as TokioInstant;
+
+use super::model::{Cluster, ENDPOINT_ACCESS_UPDATE, NewUpdate, Origin, Place, cluster_arn};
+use super::{
+    ClusterSnapshot, ClusterSpec, ClusterStatus, EksDouble, EndpointChange, Fault, Finish,
+    OPERATIONS, RecordedRequest, TimedOut, UpdateBehaviour, UpdateEnd, UpdateError, UpdateSnapshot,
+};
+
+/// The clusters of one account in one region: `eks.in_region("eu-central-1")`,
+/// `eks.in_account("222233334444").in_region("eu-west-1")`. Its methods are those of
+/// [`EksDouble`] that name a cluster, for clusters of this place; a cluster of the same name
+/// elsewhere is another cluster. Cheap to clone; it keeps the double running.
+#[derive(Clone)]
+pub struct Scope {
+    double: EksDouble,
+    place: Place,
+}
+
+impl EksDouble {
+    /// The double's own account and region, where [`ClusterSpec::new`] puts clusters.
+    fn home(&self) -> Scope {
+        Scope {
+            double: self.clone(),
+            place: Place {
+                account: self.account().to_owned(),
+                region: self.region().to_owned(),
+            },
+        }
+    }
+
+    /// The clusters of the double's account in `region`.
+    pub fn in_region(&self, region: &str) -> Scope {
+        self.home().in_region(region)
+    }
+
+    /// The clusters of `account` in the double's region.
+    pub fn in_account(&self, account: &str) -> Scope {
+        self.home().in_account(account)
+    }
+
+    /// `eks.in_region(region).cluster(name)`.
+    pub fn cluster_in(&self, region: &str, name: &str) -> Option<ClusterSnapshot> {
+        self.in_region(region).cluster(name)
+    }
+
+    /// `eks.in_region(region).updates(name)`.
+    pub fn updates_in(&self, region: &str, name: &str) -> Vec<UpdateSnapshot> {
+        self.in_region(region).updates(name)
+    }
+
+    /// How updates started through `UpdateClusterConfig` from now on behave.
+    pub fn set_api_updates(&self, behaviour: UpdateBehaviour) {
+        self.core.lock().api_updates = behaviour;
+    }
+
+    /// Requests signed with `access_key_id` see the clusters of `account` from now on,
+    /// replacing an earlier mapping of that key. Keys no mapping names see
+    /// [`EksOptions::account`](super::EksOptions::account).
+    pub fn map_access_key(&self, access_key_id: &str, account: &str) {
+        self.core
+            .lock()
+            .accounts_by_key
+            .insert(access_key_id.to_owned(), account.to_owned());
+    }
+
+    /// Requests signed with a key that `matches` see the clusters of `account`, unless
+    /// [`EksDouble::map_access_key`] names the key; tests run in the order they were added.
+    /// For keys a test cannot know in advance: moto's STS hands out random `ASIA...` keys for
+    /// assumed roles, so `eks.map_access_keys(|key| key.starts_with("ASIA"), "222233334444")`
+    /// sends every assumed-role call to the member account, while the static `testing` key
+    /// stays in the default one.
+    pub fn map_access_keys(
+        &self,
+        matches: impl Fn(&str) -> bool + Send + Sync + 'static,
+        account: &str,
+    ) {
+        self.core
+            .lock()
+            .accounts_by_key_test
+            .push((Arc::new(matches), account.to_owned()));
+    }
+
+    /// Adds (or replaces) a cluster, in the region and account its spec names (default: the
+    /// double's).
+    pub fn add_cluster(&self, spec: ClusterSpec) {
+        let cluster = Cluster::new(spec, &self.core.options, TokioInstant::now());
+        self.core.lock().add_cluster(cluster);
+    }
+
+    /// Starts an update as someone else would (console, Terraform, EKS itself), without the
+    /// API's checks, and returns its id. With [`Outcome::Successful`](super::Outcome) the
+    /// settings are applied when it finishes.
+    #[track_caller]
+    pub fn start_update(
+        &self,
+        cluster: &str,
+        change: EndpointChange,
+        behaviour: UpdateBehaviour,
+    ) -> String {
+        self.home().start_update(cluster, change, behaviour)
+    }
+
+    /// Starts an update of another kind (`VersionUpdate`, `LoggingUpdate`, ...) that changes
+    /// no endpoint setting but blocks endpoint updates while it runs. Returns its id.
+    #[track_caller]
+    pub fn start_other_update(
+        &self,
+        cluster: &str,
+        update_type: &str,
+        behaviour: UpdateBehaviour,
+    ) -> String {
+        self.home()
+            .start_other_update(cluster, update_type, behaviour)
+    }
+
+    /// Starts work on AWS's side that refuses updates without showing as one; see
+    /// [`Scope::start_platform_update`].
+    #[track_caller]
+    pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String {
+        self.home().start_platform_update(cluster, finish)
+    }
+
+    /// Ends an update the way its [`UpdateBehaviour`] (or [`EksDouble::end_next_api_updates`])
+    /// says. Returns false if it had already ended (for instance by its own [`Finish::After`]).
+    #[track_caller]
+    pub fn finish_update(&self, cluster: &str, update_id: &str) -> bool {
+        self.home().finish_update(cluster, update_id)
+    }
+
+    /// Ends an update as `end` says, whatever its behaviour said: an
+    /// [`Outcome`](super::Outcome), or an [`UpdateEnd`] with the errors `DescribeUpdate` is to
+    /// list. Returns false if it had already ended.
+    #[track_caller]
+    pub fn finish_update_with(
+        &self,
+        cluster: &str,
+        update_id: &str,
+        end: impl Into<UpdateEnd>,
+    ) -> bool {
+        self.home().finish_update_with(cluster, update_id, end)
+    }
+
+    /// The next updates the API starts on `cluster` end like `ends`; see
+    /// [`Scope::end_next_api_updates`].
+    #[track_caller]
+    pub fn end_next_api_updates(&self, cluster: &str, ends: impl IntoIterator<Item = UpdateEnd>) {
+        self.home().end_next_api_updates(cluster, ends);
+    }
+
+    /// The next `count` updates the API starts on `cluster` end `Failed` with `errors`; see
+    /// [`Scope::fail_next_api_updates`].
+    #[track_caller]
+    pub fn fail_next_api_updates(&self, cluster: &str, count: usize, errors: Vec<UpdateError>) {
+        self.home().fail_next_api_updates(cluster, count, errors);
+    }
+
+    /// Sets the cluster's status (and cancels a pending `CREATING` to `ACTIVE` change).
+    #[track_caller]
+    pub fn set_status(&self, cluster: &str, status: ClusterStatus) {
+        self.home().set_status(cluster, status);
+    }
+
+    /// Removes a cluster at once (from then on: `ResourceNotFoundException`). Returns whether it
+    /// existed. For a deletion in progress, `set_status(name, ClusterStatus::Deleting)`.
+    pub fn delete_cluster(&self, cluster: &str) -> bool {
+        self.home().delete_cluster(cluster)
+    }
+
+    /// The cluster as `DescribeCluster` would show it now, if it exists.
+    pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot> {
+        self.home().cluster(name)
+    }
+
+    /// Every cluster of every region and account, by account, region and name.
+    pub fn clusters(&self) -> Vec<ClusterSnapshot> {
+        let now = TokioInstant::now();
+        let mut state = self.core.lock();
+        state.settled_clusters(now).map(Cluster::snapshot).collect()
+    }
+
+    /// The cluster's updates as `DescribeUpdate` shows them, oldest first (empty for an unknown
+    /// cluster). Platform updates are not among them.
+    pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot> {
+        self.home().updates(cluster)
+    }
+
+    /// Makes the next `faults.len()` calls of `operation` meet these faults, in order; later
+    /// calls are handled normally. Adds to faults already queued for that operation.
+    #[track_caller]
+    pub fn inject(&self, operation: &str, faults: Vec<Fault>) {
+        let operation = known_operation(operation);
+        self.core
+            .lock()
+            .faults
+            .entry(operation)
+            .or_default()
+            .extend(faults);
+    }
+
+    /// The largest number of requests about `cluster` (any operation; `None`: every request)
+    /// that arrived within one `window`, over the whole log: the rate a test asserts the guard
+    /// keeps to, e.g. at most 2 calls a second per cluster while it waits or retries. Windows
+    /// are half-open, so requests exactly `window` apart are in different windows; a zero
+    /// window holds none. Clusters are matched by name, in any region.
+    pub fn max_requests_in_window(&self, cluster: Option<&str>, window: Duration) -> usize {
+        self.max_requests_in_window_where(window, |request| {
+            cluster.is_none_or(|name| request.cluster.as_deref() == Some(name))
+        })
+    }
+
+    /// [`EksDouble::max_requests_in_window`] of the requests that `matches`, e.g. one operation
+    /// in one region: `|r| r.operation == "DescribeUpdate" && r.cluster.as_deref() == Some("prod")`.
+    pub fn max_requests_in_window_where(
+        &self,
+        window: Duration,
+        matches: impl Fn(&RecordedRequest) -> bool,
+    ) -> usize {
+        let mut arrivals: Vec<Instant> = self
+            .core
+            .lock()
+            .log
+            .iter()
+            .filter(|request| matches(request))
+            .map(|request| request.at)
+            .collect();
+        // The log is in answer order; a slow answer can land after a later arrival.
+        arrivals.sort_unstable();
+        let mut most = 0;
+        let mut first = 0;
+        for (last, arrived) in arrivals.iter().enumerate() {
+            while first <= last && arrived.duration_since(arrivals[first]) >= window {
+                first += 1;
+            }
+            most = most.max(last + 1 - first);
+        }
+        most
+    }
+
+    /// Every request so far, in the order they were answered.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.core.lock().log.clone()
+    }
+
+    /// The requests for one operation so far.
+    #[track_caller]
+    pub fn requests_for(&self, operation: &str) -> Vec<RecordedRequest> {
+        let operation = known_operation(operation);
+        self.core
+            .lock()
+            .log
+            .iter()
+            .filter(|request| request.operation == operation)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `count` requests for `operation` have been answered (or left hanging) and
+    /// returns them. A request is recorded after its effect on the state, so once this returns
+    /// the state already shows it.
+    pub async fn wait_for_requests(
+        &self,
+        operation: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<RecordedRequest>, TimedOut> {
+        let operation = known_operation(operation);
+        self.wait_until(
+            timeout,
+            || format!("{count} {operation} request(s)"),
+            |log| {
+                let matching: Vec<RecordedRequest> = log
+                    .iter()
+                    .filter(|request| request.operation == operation)
+                    .cloned()
+                    .collect();
+                (matching.len() >= count).then_some(matching)
+            },
+        )
+        .await
+    }
+
+    /// Waits for the first request for `operation` that `matches`, and returns it.
+    pub async fn wait_for_request(
+        &self,
+        operation: &str,
+        matches: impl Fn(&RecordedRequest) -> bool,
+        timeout: Duration,
+    ) -> Result<RecordedRequest, TimedOut> {
+        let operation = known_operation(operation);
+        self.wait_until(
+            timeout,
+            || format!("a matching {operation} request"),
+            |log| {
+                log.iter()
+                    .find(|request| request.operation == operation && matches(request))
+                    .cloned()
+            },
+        )
+        .await
+    }
+
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        waited_for: impl Fn() -> String,
+        found: impl Fn(&[RecordedRequest]) -> Option<T>,
+    ) -> Result<T, TimedOut> {
+        let mut log_version = self.core.log_version.subscribe();
+        let waiting = async {
+            loop {
+                log_version.borrow_and_update();
+                if let Some(result) = found(&self.core.lock().log) {
+                    return result;
+                }
+                // Cannot fail: the sender lives in `core`, which `self` keeps alive.
+                let _ = log_version.changed().await;
+            }
+        };
+        match tokio::time::timeout(timeout, waiting).await {
+            Ok(result) => Ok(result),
+            Err(_elapsed) => {
+                let seen: Vec<String> = self
+                    .core
+                    .lock()
+                    .log
+                    .iter()
+                    .map(|request| match &request.cluster {
+                        Some(cluster) => format!("{} {cluster}", request.operation),
+                        None => request.operation.to_owned(),
+                    })
+                    .collect();
+                Err(TimedOut(format!(
+                    "the EKS double did not see {} within {timeout:?}; it saw {seen:?}",
+                    waited_for()
+                )))
+            }
+        }
+    }
+}
+
+impl Scope {
+    /// The same account in `region`.
+    pub fn in_region(mut self, region: &str) -> Scope {
+        self.place.region = region.to_owned();
+        self
+    }
+
+    /// `account` in the same region.
+    pub fn in_account(mut self, account: &str) -> Scope {
+        self.place.account = account.to_owned();
+        self
+    }
+
+    pub fn region(&self) -> &str {
+        &self.place.region
+    }
+
+    pub fn account(&self) -> &str {
+        &self.place.account
+    }
+
+    /// `arn:aws:eks:REGION:ACCOUNT:cluster/NAME`.
+    pub fn cluster_arn(&self, name: &str) -> String {
+        cluster_arn(&self.place, name)
+    }
+
+    /// Adds (or replaces) a cluster here; a region or account in `spec` is overridden.
+    pub fn add_cluster(&self, mut spec: ClusterSpec) {
+        spec.region = Some(self.place.region.clone());
+        spec.account = Some(self.place.account.clone());
+        self.double.add_cluster(spec);
+    }
+
+    /// See [`EksDouble::start_update`].
+    #[track_caller]
+    pub fn start_update(
+        &self,
+        cluster: &str,
+        change: EndpointChange,
+        behaviour: UpdateBehaviour,
+    ) -> String {
+        self.with_cluster(cluster, |cluster, now| {
+            let target = cluster.access.apply(&change);
+            let new = NewUpdate {
+                update_type: ENDPOINT_ACCESS_UPDATE.to_owned(),
+                target: Some(target),
+                behaviour,
+                end: behaviour.outcome.into(),
+                client_request_token: None,
+                origin: Origin::Someone,
+            };
+            cluster.start_update(new, now).to_owned()
+        })
+    }
+
+    /// See [`EksDouble::start_other_update`].
+    #[track_caller]
+    pub fn start_other_update(
+        &self,
+        cluster: &str,
+        update_type: &str,
+        behaviour: UpdateBehaviour,
+    ) -> String {
+        self.with_cluster(cluster, |cluster, now| {
+            let new = NewUpdate {
+                update_type: update_type.to_owned(),
+                target: None,
+                behaviour,
+                end: behaviour.outcome.into(),
+                client_request_token: None,
+                origin: Origin::Someone,
+            };
+            cluster.start_update(new, now).to_owned()
+        })
+    }
+
+    /// Starts work on AWS's side, like the automatic platform version updates that leave a
+    /// cluster `ACTIVE` yet refuse updates (aws/containers-roadmap#1500), and returns its id.
+    /// Until it ends, `UpdateClusterConfig` answers `409 ResourceInUseException` "Cannot
+    /// EndpointAccessUpdate because cluster NAME currently has update ID in progress" with this
+    /// id, while `ListUpdates` lists nothing of it, `DescribeUpdate` of the id answers 404 and
+    /// `DescribeCluster` says `ACTIVE`. It ends after `finish`'s duration, or with
+    /// `Finish::Manual` when the test calls `finish_update(cluster, id)`; it changes no setting.
+    #[track_caller]
+    pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String {
+        self.with_cluster(cluster, |cluster, now| {
+            let new = NewUpdate {
+                update_type: "PlatformVersionUpdate".to_owned(),
+                target: None,
+                behaviour: UpdateBehaviour::staying_active(finish),
+                end: UpdateEnd::successful(),
+                client_request_token: None,
+                origin: Origin::Platform,
+            };
+            cluster.start_update(new, now).to_owned()
+        })
+    }
+
+    /// See [`EksDouble::finish_update`].
+    #[track_caller]
+    pub fn finish_update(&self, cluster: &str, update_id: &str) -> bool {
+        self.with_cluster(cluster, |cluster, _| {
+            let index = cluster.update_index_for_test(update_id);
+            let end = cluster.updates[index].end.clone();
+            cluster.finish_update(index, end)
+        })
+    }
+
+    /// See [`EksDouble::finish_update_with`].
+    #[track_caller]
+    pub fn finish_update_with(
+        &self,
+        cluster: &str,
+        update_id: &str,
+        end: impl Into<UpdateEnd>,
+    ) -> bool {
+        let end = end.into();
+        self.with_cluster(cluster, |cluster, _| {
+            let index = cluster.update_index_for_test(update_id);
+            cluster.finish_update(index, end)
+        })
+    }
+
+    /// The next updates `UpdateClusterConfig` starts on `cluster` (the guard's reverts) end
+    /// like `ends`, one each, in order, when their [`Finish`] says; later ones end as the
+    /// API updates' behaviour says. So `[UpdateEnd::failed(errors)]` makes the first revert
+    /// fail and the retry succeed. Adds to ends already queued; replacing the cluster with
+    /// `add_cluster` clears them.
+    #[track_caller]
+    pub fn end_next_api_updates(&self, cluster: &str, ends: impl IntoIterator<Item = UpdateEnd>) {
+        self.with_cluster(cluster, |cluster, _| cluster.end_next_api_updates(ends));
+    }
+
+    /// The next `count` updates `UpdateClusterConfig` starts on `cluster` end `Failed` with
+    /// `errors` (the cluster keeps its settings); see [`Scope::end_next_api_updates`].
+    #[track_caller]
+    pub fn fail_next_api_updates(&self, cluster: &str, count: usize, errors: Vec<UpdateError>) {
+        let end = UpdateEnd::failed(errors);
+        self.end_next_api_updates(cluster, std::iter::repeat_n(end, count));
+    }
+
+    /// See [`EksDouble::set_status`].
+    #[track_caller]
+    pub fn set_status(&self, cluster: &str, status: ClusterStatus) {
+        self.with_cluster(cluster, |cluster, _| {
+            cluster.status = status;
+            cluster.becomes_active_at = None;
+        });
+    }
+
+    /// See [`EksDouble::delete_cluster`].
+    pub fn delete_cluster(&self, cluster: &str) -> bool {
+        self.double.core.lock().remove_cluster(&self.place, cluster)
+    }
+
+    /// See [`EksDouble::cluster`].
+    pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot> {
+        let now = TokioInstant::now();
+        let mut state = self.double.core.lock();
+        state
+            .cluster_mut(&self.place, name, now)
+            .map(|cluster| cluster.snapshot())
+    }
+
+    /// The clusters here, by name.
+    pub fn clusters(&self) -> Vec<ClusterSnapshot> {
+        let now = TokioInstant::now();
+        let mut state = self.double.core.lock();
+        state
+            .settled_clusters_in(&self.place, now)
+            .map(Cluster::snapshot)
+            .collect()
+    }
+
+    /// See [`EksDouble::updates`].
+    pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot> {
+        let now = TokioInstant::now();
+        let mut state = self.double.core.lock();
+        state
+            .cluster_mut(&self.place, cluster, now)
+            .map(|cluster| {
+                cluster
+                    .describable_updates()
+                    .map(|update| update.snapshot())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Runs `change` on a cluster that must exist here, as it is now.
+    #[track_caller]
+    fn with_cluster<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Cluster, TokioInstant) -> T,
+    ) -> T {
+        let now = TokioInstant::now();
+        let mut state = self.double.core.lock();
+        let cluster = state.cluster_for_test(&self.place, name, now);
+        change(cluster, now)
+    }
+}
+
+#[track_caller]
+fn known_operation(operation: &str) -> &'static str {
+    OPERATIONS
+        .iter()
+        .find(|known| **known == operation)
+        .copied()
+        .unwrap_or_else(|| {
+            panic!("the EKS double has no operation {operation:?}; it knows {OPERATIONS:?}")
+        })
+}
