@@ -782,36 +782,36 @@ async fn other_tags_are_ignored() {
 /// an error when not `Successful`), after being `InProgress` when first
 /// described. One rule shared by several guards is one EKS.
 fn reverts_end(ending: fn(&str) -> UpdateStatus) -> Rule {
-    let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    // When EKS created each update: when it was first described, right
+    // after the revert that started it.
+    let created = Arc::new(Mutex::new(std::collections::HashMap::new()));
     mock!(aws_sdk_eks::Client::describe_update)
         .match_requests(|r| r.update_id() != Some(EVENT_UPDATE_ID))
         .then_compute_output(move |r| {
             let id = r.update_id().unwrap_or_default().to_string();
-            let first = seen.lock().unwrap().insert(id.clone());
-            let status = ending(&id);
-            if first || status == UpdateStatus::Successful {
-                let now = if first {
-                    UpdateStatus::InProgress
-                } else {
-                    status
-                };
-                return update(&id, now);
+            let now = aws_sdk_eks::primitives::DateTime::from(std::time::SystemTime::now());
+            let mut created = created.lock().unwrap();
+            let first = !created.contains_key(&id);
+            let created_at = *created.entry(id.clone()).or_insert(now);
+            let status = if first {
+                UpdateStatus::InProgress
+            } else {
+                ending(&id)
+            };
+            let mut builder = Update::builder()
+                .id(&id)
+                .status(status.clone())
+                .created_at(created_at);
+            if matches!(status, UpdateStatus::Failed | UpdateStatus::Cancelled) {
+                builder = builder.errors(
+                    aws_sdk_eks::types::ErrorDetail::builder()
+                        .error_code(aws_sdk_eks::types::ErrorCode::AccessDenied)
+                        .error_message("The cluster role is not allowed to update the endpoint")
+                        .build(),
+                );
             }
             DescribeUpdateOutput::builder()
-                .update(
-                    Update::builder()
-                        .id(&id)
-                        .status(status.clone())
-                        .errors(
-                            aws_sdk_eks::types::ErrorDetail::builder()
-                                .error_code(aws_sdk_eks::types::ErrorCode::AccessDenied)
-                                .error_message(
-                                    "The cluster role is not allowed to update the endpoint",
-                                )
-                                .build(),
-                        )
-                        .build(),
-                )
+                .update(builder.build())
                 .build()
         })
 }

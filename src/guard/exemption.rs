@@ -6,7 +6,7 @@
 
 use tracing::{info, warn};
 
-use super::{Answer, Deadline, Guard, log_decision};
+use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert;
 use crate::eks::{AccountRef, Eks};
 use crate::error::GuardError;
@@ -21,7 +21,7 @@ impl Guard {
         home: &AccountRef,
         change: &ClusterChange,
         edit: &TagEdit,
-        deadline: Deadline,
+        invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
         let key = self.config.exempt_tag_key.as_str();
         let name = change.cluster_name.as_str();
@@ -81,7 +81,7 @@ impl Guard {
             // Granted: nothing to judge. Deleted: nothing to protect.
             _ => return Ok(told),
         }
-        let judged = self.judge(eks, home, change, deadline).await?;
+        let judged = self.judge(eks, home, change, invocation).await?;
         Ok(Answer {
             reason: Some(format!("then judged: {}", judged.outcome)),
             update_id: judged.update_id,

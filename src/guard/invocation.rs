@@ -40,6 +40,9 @@ pub struct Invocation {
     /// The function's own ARN (`Lambda-Runtime-Invoked-Function-Arn`): it
     /// tells the function's account, region and partition.
     pub function_arn: String,
+    /// When the invocation began (epoch milliseconds): an update EKS
+    /// created before it is not one this invocation started.
+    pub started_ms: u64,
 }
 
 impl Invocation {
@@ -47,6 +50,7 @@ impl Invocation {
         Invocation {
             deadline,
             function_arn: function_arn.into(),
+            started_ms: epoch_millis(),
         }
     }
 

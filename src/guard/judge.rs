@@ -22,7 +22,7 @@ use tracing::warn;
 
 use super::backoff::Backoff;
 use super::token::{Cause, revert_token};
-use super::{Answer, Deadline, Guard, log_decision};
+use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, FailedRevert, Judged};
 use crate::clock::seconds_since;
 use crate::eks::{
@@ -53,8 +53,9 @@ impl Guard {
         eks: &Eks,
         home: &AccountRef,
         change: &ClusterChange,
-        deadline: Deadline,
+        invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
+        let deadline = invocation.deadline;
         let name = change.cluster_name.as_str();
         if self.is_own_change(change) {
             let reason = "the guard's own revert: nothing to do";
@@ -84,7 +85,10 @@ impl Guard {
                             waiting_for: "no time left to revert and alert".to_string(),
                         });
                     }
-                    match self.send_fix(eks, change, &fix, false).await {
+                    match self
+                        .send_fix(eks, change, &fix, invocation.started_ms, false)
+                        .await
+                    {
                         Ok(sent) => (Action::Revert(fix), acted_from(sent)),
                         Err(EksFailure::NotFound(_)) => {
                             return Ok(gone(change, "the cluster was deleted before the revert"));
@@ -106,7 +110,10 @@ impl Guard {
                         }
                     }
                 }
-                Action::AlreadyCompliant => self.earlier_revert(eks, change, &state).await,
+                Action::AlreadyCompliant => {
+                    self.earlier_revert(eks, change, &state, invocation.started_ms)
+                        .await
+                }
                 action => (action, Acted::default()),
             };
             let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
@@ -216,16 +223,20 @@ impl Guard {
     }
 
     /// Sends `fix` under the cause's token. A token EKS knows answers with
-    /// the update it started before; if that one has finished while the
-    /// cluster still breaks the policy (`complies == false`), it failed or
-    /// no longer holds, and the next token in the chain (derived from that
-    /// update) starts a new one. Every handler of one cause walks the same
-    /// chain, so duplicates still end with one update each step.
+    /// the update it started before. One that EKS created before this
+    /// invocation began (`since_ms`) and that has finished is spent: it
+    /// failed, or it succeeded and no longer holds (the cluster was just read
+    /// breaking the policy), so the next token in the chain (derived from
+    /// that update) starts a new one. Every handler of one cause walks the
+    /// same chain, so duplicates and retries still end with one update each
+    /// step. An update created during this invocation is this invocation's.
+    /// `complies`: the cluster complies (asking for an earlier revert).
     pub(super) async fn send_fix(
         &self,
         eks: &Eks,
         change: &ClusterChange,
         fix: &EndpointFix,
+        since_ms: u64,
         complies: bool,
     ) -> Result<Sent, EksFailure> {
         let name = change.cluster_name.as_str();
@@ -241,11 +252,16 @@ impl Guard {
             let Some(update) = eks.update(name, &id).await? else {
                 return Err(EksFailure::NotFound(format!("update {id} of {name}")));
             };
-            let spent = match update.state {
-                UpdateState::InProgress => false,
-                UpdateState::Successful => !complies,
-                UpdateState::Failed | UpdateState::Cancelled => true,
-            };
+            let before_this_invocation = update
+                .created_at
+                .is_some_and(|created| created * 1000.0 < since_ms as f64);
+            // A success only counts as spent while the cluster breaks the policy.
+            let spent = before_this_invocation
+                && match update.state {
+                    UpdateState::InProgress => false,
+                    UpdateState::Successful => !complies,
+                    UpdateState::Failed | UpdateState::Cancelled => true,
+                };
             if token.is_none() || !spent {
                 return Ok(Sent::Update(update));
             }
@@ -270,6 +286,7 @@ impl Guard {
         eks: &Eks,
         change: &ClusterChange,
         state: &ClusterState,
+        since_ms: u64,
     ) -> (Action, Acted) {
         let not_ours = (Action::AlreadyCompliant, Acted::default());
         let Some(Verdict::Violation { fix, .. }) = change
@@ -285,7 +302,7 @@ impl Guard {
         {
             return not_ours;
         }
-        match self.send_fix(eks, change, &fix, true).await {
+        match self.send_fix(eks, change, &fix, since_ms, true).await {
             Ok(Sent::Update(update)) => (
                 Action::Revert(fix),
                 Acted {
@@ -313,6 +330,10 @@ impl Guard {
         let name = change.cluster_name.as_str();
         let reason = match judged.verdict {
             Verdict::Violation { reason, .. } => reason.clone(),
+            Verdict::Compliant if acted.earlier => {
+                "the cluster complies: the guard reverted it when it first handled this event"
+                    .to_string()
+            }
             Verdict::Compliant => "the cluster complies".to_string(),
         };
         if *judged.action == Action::Nothing {

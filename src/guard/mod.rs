@@ -132,10 +132,10 @@ impl Guard {
         let (eks, home) = self.reach(change, invocation).await?;
         if let Some(edit) = &change.tag_edit {
             return self
-                .exempt_tag_changed(&eks, &home, change, edit, invocation.deadline)
+                .exempt_tag_changed(&eks, &home, change, edit, invocation)
                 .await;
         }
-        self.judge(&eks, &home, change, invocation.deadline).await
+        self.judge(&eks, &home, change, invocation).await
     }
 
     /// Publishes an alert; failing to fails the invocation, so that Lambda's

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::judge::{Sent, acted_from};
-use super::{Answer, Deadline, Guard, Invocation, log_decision};
+use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, Judged};
 use crate::eks::{
     AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
@@ -75,7 +75,6 @@ impl Guard {
         };
         let targets = self.list_targets(&places, &home, &mut summary).await;
         summary.seen = targets.len();
-        let deadline = invocation.deadline;
         let home = &home;
         let outcomes: Vec<(String, Result<Answer, GuardError>)> =
             futures_util::stream::iter(targets)
@@ -84,7 +83,7 @@ impl Guard {
                     let change = swept_change(request, &target);
                     (
                         label,
-                        self.sweep_one(&target.eks, home, &change, deadline).await,
+                        self.sweep_one(&target.eks, home, &change, invocation).await,
                     )
                 })
                 .buffer_unordered(self.config.sweep_concurrency)
@@ -159,8 +158,9 @@ impl Guard {
         eks: &Eks,
         home: &AccountRef,
         change: &ClusterChange,
-        deadline: Deadline,
+        invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
+        let deadline = invocation.deadline;
         let name = change.cluster_name.as_str();
         let busy = |waiting_for: String| GuardError::Busy {
             cluster: name.to_string(),
@@ -201,7 +201,10 @@ impl Guard {
                     // The settings just read may be the old ones.
                     return Err(busy(format!("update {} is InProgress", running.id)));
                 }
-                acted = match self.send_fix(eks, change, fix, false).await {
+                acted = match self
+                    .send_fix(eks, change, fix, invocation.started_ms, false)
+                    .await
+                {
                     Ok(sent @ (Sent::Update(_) | Sent::AlreadyDesired)) => acted_from(sent),
                     Err(EksFailure::NotFound(_)) => {
                         return Ok(Answer::new(Outcome::ClusterGone, Some(name), "deleted"));

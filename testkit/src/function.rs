@@ -43,13 +43,20 @@ impl FunctionProcess {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_FORMAT", "json")
             .env("AWS_LAMBDA_LOG_LEVEL", "info")
-            .env("AWS_REGION", "us-east-1")
+            // Lambda sets the function's own region.
+            .env(
+                "AWS_REGION",
+                function_arn.split(':').nth(3).unwrap_or("us-east-1"),
+            )
             .env("AWS_ACCESS_KEY_ID", crate::TEST_ACCESS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", "/nonexistent")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env("GUARD_POLL_SECONDS", "0.05")
+            // Local endpoints answer in milliseconds: short call time-outs keep
+            // the time reserved before a revert (two calls) small.
+            .env("GUARD_CALL_TIMEOUT_SECONDS", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -53,7 +53,7 @@ use crate::server::{HttpResponse, LoopbackServer, json_response, read_body};
 /// The function ARN the emulator reports unless [`RuntimeApi::start_with_function_arn`] says
 /// otherwise.
 pub const DEFAULT_FUNCTION_ARN: &str =
-    "arn:aws:lambda:us-east-1:123456789012:function:eks-endpoint-guard";
+    "arn:aws:lambda:eu-west-1:111122223333:function:eks-endpoint-guard";
 
 const API_PREFIX: &str = "/2018-06-01/runtime/";
 

@@ -121,8 +121,8 @@ use crate::server::LoopbackServer;
 pub use controls::Scope;
 use model::State;
 
-pub const DEFAULT_REGION: &str = "us-east-1";
-pub const DEFAULT_ACCOUNT: &str = "123456789012";
+pub const DEFAULT_REGION: &str = "eu-west-1";
+pub const DEFAULT_ACCOUNT: &str = "111122223333";
 /// EKS's page size for `ListClusters` and `ListUpdates` when `maxResults` is omitted, and the
 /// largest it accepts.
 pub const PAGE_SIZE: usize = 100;
@@ -144,7 +144,7 @@ pub const OPERATIONS: [&str; 6] = [
 /// [`RecordedRequest::operation`] of a request the double has no route for.
 pub const UNSUPPORTED_OPERATION: &str = "Unsupported";
 
-/// How the double is set up; `EksOptions::default()` is us-east-1, account 123456789012, no
+/// How the double is set up; `EksOptions::default()` is eu-west-1, account 111122223333 (the sample events' place), no
 /// latency, updates started through the API behave as [`UpdateBehaviour::default`].
 #[derive(Debug, Clone)]
 pub struct EksOptions {

@@ -153,7 +153,7 @@ async fn describe_cluster_shows_the_seeded_cluster() {
     assert_eq!(cluster.name(), Some("prod"));
     assert_eq!(
         cluster.arn(),
-        Some("arn:aws:eks:us-east-1:123456789012:cluster/prod")
+        Some("arn:aws:eks:eu-west-1:111122223333:cluster/prod")
     );
     assert_eq!(cluster.status().map(|s| s.as_str()), Some("ACTIVE"));
     let vpc = cluster.resources_vpc_config().expect("vpc config");
@@ -185,7 +185,7 @@ async fn describe_cluster_shows_the_seeded_cluster() {
         recorded[0].access_key_id.as_deref(),
         Some(crate::TEST_ACCESS_KEY_ID)
     );
-    assert_eq!(recorded[0].signing_region.as_deref(), Some("us-east-1"));
+    assert_eq!(recorded[0].signing_region.as_deref(), Some("eu-west-1"));
     assert_eq!(recorded[0].status, Some(200));
 }
 
@@ -734,7 +734,7 @@ async fn without_retries_the_error_codes_reach_the_caller() {
     assert_eq!(denied.code(), Some("AccessDeniedException"));
     assert!(
         denied.message().is_some_and(|m| m.contains(
-            "eks:UpdateClusterConfig on resource: arn:aws:eks:us-east-1:123456789012:cluster/prod"
+            "eks:UpdateClusterConfig on resource: arn:aws:eks:eu-west-1:111122223333:cluster/prod"
         )),
         "{denied:?}"
     );
@@ -923,7 +923,7 @@ async fn unsupported_routes_are_recorded_and_refused() {
     let error = client(&eks)
         .create_cluster()
         .name("new")
-        .role_arn("arn:aws:iam::123456789012:role/r")
+        .role_arn("arn:aws:iam::111122223333:role/r")
         .resources_vpc_config(VpcConfigRequest::builder().build())
         .send()
         .await
@@ -1245,7 +1245,7 @@ async fn clusters_live_in_the_region_their_requests_are_signed_for() {
         .expect("cluster");
     assert_eq!(
         described.arn(),
-        Some("arn:aws:eks:eu-central-1:123456789012:cluster/prod")
+        Some("arn:aws:eks:eu-central-1:111122223333:cluster/prod")
     );
     assert!(
         described
@@ -1343,7 +1343,7 @@ async fn clusters_live_in_the_region_their_requests_are_signed_for() {
         [
             ("eu-central-1".to_owned(), "berlin".to_owned()),
             ("eu-central-1".to_owned(), "prod".to_owned()),
-            ("us-east-1".to_owned(), "prod".to_owned()),
+            ("eu-west-1".to_owned(), "prod".to_owned()),
         ]
     );
     assert_eq!(eks.in_region("eu-central-1").clusters().len(), 2);
@@ -1361,21 +1361,21 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
     eks.add_cluster(ClusterSpec::new("prod"));
     eks.add_cluster(ClusterSpec::new("member-prod").account(MEMBER));
     eks.in_account(MEMBER)
-        .in_region("eu-west-1")
+        .in_region("eu-central-1")
         .add_cluster(ClusterSpec::new("member-dublin"));
     eks.map_access_keys(|key| key.starts_with("ASIA"), MEMBER);
     eks.map_access_key("ASIAOTHERACCOUNT0001", "333344445555");
     let own = client(&eks);
-    let member = client_signed(&eks, "us-east-1", "ASIAMEMBERROLE000001");
+    let member = client_signed(&eks, "eu-west-1", "ASIAMEMBERROLE000001");
 
     assert_eq!(cluster_names(&own).await, ["prod"]);
     assert_eq!(cluster_names(&member).await, ["member-prod"]);
     assert_eq!(
-        cluster_names(&client_signed(&eks, "eu-west-1", "ASIAMEMBERROLE000002")).await,
+        cluster_names(&client_signed(&eks, "eu-central-1", "ASIAMEMBERROLE000002")).await,
         ["member-dublin"]
     );
     assert!(
-        cluster_names(&client_signed(&eks, "us-east-1", "ASIAOTHERACCOUNT0001"))
+        cluster_names(&client_signed(&eks, "eu-west-1", "ASIAOTHERACCOUNT0001"))
             .await
             .is_empty(),
         "an exact key wins over a test on keys"
@@ -1401,7 +1401,7 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
         .expect("cluster");
     assert_eq!(
         described.arn(),
-        Some("arn:aws:eks:us-east-1:222233334444:cluster/member-prod")
+        Some("arn:aws:eks:eu-west-1:222233334444:cluster/member-prod")
     );
     assert!(
         described
@@ -1427,7 +1427,7 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
         denied.message().is_some_and(|m| m.contains(
             "arn:aws:sts::222233334444:assumed-role/eks-endpoint-guard/eks-endpoint-guard \
              is not authorized to perform: eks:UpdateClusterConfig on resource: \
-             arn:aws:eks:us-east-1:222233334444:cluster/member-prod"
+             arn:aws:eks:eu-west-1:222233334444:cluster/member-prod"
         )),
         "{denied:?}"
     );
@@ -1441,7 +1441,7 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
         .expect("cluster");
     assert_eq!(
         (snapshot.account.as_str(), snapshot.region.as_str()),
-        (MEMBER, "us-east-1")
+        (MEMBER, "eu-west-1")
     );
 }
 
