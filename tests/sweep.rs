@@ -10,6 +10,7 @@ use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use guard_testkit::eks::{
     ClusterSpec, ClusterStatus, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
+    UpdateEnd, UpdateError, UpdateErrorCode,
 };
 use guard_testkit::moto::Moto;
 use serde_json::Value;
@@ -245,4 +246,56 @@ async fn the_sweep_stops_starting_clusters_before_the_deadline() {
             .all(|r| !busy.contains(r.cluster.as_deref().unwrap_or_default())),
         "a busy cluster is never touched"
     );
+}
+
+/// The sweep does not wait for its reverts; a later sweep that finds the last
+/// attempt to close a cluster's endpoint ended `Failed` in the cluster's own
+/// update history says so in its alert, with EKS's errors, and reverts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_sweep_says_that_the_last_revert_failed() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, inbox) = moto.topic_with_inbox("sweep-failed-revert").await;
+    let eks = EksDouble::start(EksOptions::default())
+        .await
+        .expect("EKS double");
+    eks.add_cluster(ClusterSpec::new("still-open"));
+    let close = EndpointChange {
+        public: Some(false),
+        private: Some(true),
+        cidrs: None,
+    };
+    let failed = eks.start_update(
+        "still-open",
+        close,
+        UpdateBehaviour::staying_active(Finish::Manual),
+    );
+    assert!(eks.finish_update_with(
+        "still-open",
+        &failed,
+        UpdateEnd::failed(vec![UpdateError::new(
+            UpdateErrorCode::AccessDenied,
+            "The cluster role may not change the endpoint",
+        )]),
+    ));
+    let guard = GuardProcess::start(&[
+        ("ALERT_TOPIC_ARN", topic),
+        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
+        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
+    ])
+    .await;
+
+    let answer = guard
+        .invoke_with_deadline(
+            &sample("scheduled-sweep.json", &[]),
+            Duration::from_secs(900),
+        )
+        .await
+        .expect_response();
+
+    assert_eq!(answer["sweep"]["reverted"], 1, "{answer}");
+    let finding = finding_of(&moto.receive(&inbox, 1, Duration::from_secs(10)).await[0]);
+    let description = finding["action"]["description"].as_str().unwrap();
+    for needle in [failed.as_str(), "ended Failed", "AccessDenied", "last attempt to close"] {
+        assert!(description.contains(needle), "{description} lacks {needle}");
+    }
 }
