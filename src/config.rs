@@ -37,6 +37,14 @@ pub struct Config {
     /// The regions whose events the guard handles; empty: only the function's
     /// own region (`GUARD_REGIONS`).
     pub guard_regions: Vec<String>,
+    /// How long one event may be waited on across invocations (a cluster
+    /// still `CREATING` is handed on to a fresh invocation until then;
+    /// `GUARD_MAX_WAIT_MINUTES`, 0: never hand on).
+    pub max_wait: Duration,
+    /// While a cluster is `CREATING`: `DescribeCluster` alone, every
+    /// `creating_poll` once creation may end soon, ten times as far apart in
+    /// its first ten minutes (`GUARD_CREATING_POLL_SECONDS`).
+    pub creating_poll: Duration,
     /// EKS calls per second per cluster after a short burst, however EKS
     /// answers (`GUARD_EKS_CALLS_PER_SECOND`): EKS throttles the whole account.
     pub eks_calls_per_second: f64,
@@ -147,6 +155,19 @@ impl Config {
                 .ok_or_else(|| format!("`{region}` is not an AWS region such as eu-west-1"))
         })?;
 
+        let max_wait = seconds(
+            "GUARD_MAX_WAIT_MINUTES",
+            value("GUARD_MAX_WAIT_MINUTES"),
+            120.0,
+            0.0..=1440.0,
+        )? * 60;
+        let creating_poll = seconds(
+            "GUARD_CREATING_POLL_SECONDS",
+            value("GUARD_CREATING_POLL_SECONDS"),
+            1.5,
+            0.01..=60.0,
+        )?;
+
         let eks_calls_per_second = seconds(
             "GUARD_EKS_CALLS_PER_SECOND",
             value("GUARD_EKS_CALLS_PER_SECOND"),
@@ -211,6 +232,8 @@ impl Config {
             poll_interval,
             deadline_margin,
             guard_regions,
+            max_wait,
+            creating_poll,
             eks_calls_per_second,
             remediation_role_name,
             sweep_accounts,
@@ -333,6 +356,8 @@ mod tests {
         assert!(c.policy.allowed_public_cidrs.is_empty());
         assert_eq!(c.exempt_tag_key, DEFAULT_EXEMPT_TAG_KEY);
         assert_eq!(c.poll_interval, Duration::from_secs(1));
+        assert_eq!(c.max_wait, Duration::from_secs(2 * 3600));
+        assert_eq!(c.creating_poll, Duration::from_millis(1500));
         assert_eq!(c.own_session_names, vec![GUARD_NAME, "guard-fn"]);
     }
 
@@ -417,6 +442,15 @@ mod tests {
             (
                 ("GUARD_EKS_CALLS_PER_SECOND", "0"),
                 "GUARD_EKS_CALLS_PER_SECOND",
+            ),
+            (
+                ("GUARD_MAX_WAIT_MINUTES", "forever"),
+                "GUARD_MAX_WAIT_MINUTES",
+            ),
+            (("GUARD_MAX_WAIT_MINUTES", "1441"), "GUARD_MAX_WAIT_MINUTES"),
+            (
+                ("GUARD_CREATING_POLL_SECONDS", "0"),
+                "GUARD_CREATING_POLL_SECONDS",
             ),
         ];
         for ((key, bad), variable) in cases {

@@ -26,6 +26,18 @@ pub enum GuardError {
         waiting_for: String,
     },
 
+    /// The cluster stayed busy across invocations for as long as the guard
+    /// may wait (`GUARD_MAX_WAIT_MINUTES`).
+    #[error(
+        "cluster {cluster} is still busy after {minutes} minutes and {hops} hand-offs to fresh invocations: {still}"
+    )]
+    WaitedTooLong {
+        cluster: String,
+        minutes: u64,
+        hops: u32,
+        still: String,
+    },
+
     /// The sweep found the cluster busy and does not wait: left for the next sweep.
     #[error("cluster {cluster} is busy ({waiting_for}); left for the next sweep")]
     Busy {
@@ -94,6 +106,7 @@ impl GuardError {
             GuardError::SweepIncomplete { .. } => "SweepIncomplete",
             GuardError::OutOfReach { .. } => "OutOfReach",
             GuardError::RevertFailed { .. } => "RevertFailed",
+            GuardError::WaitedTooLong { .. } => "WaitedTooLong",
         }
     }
 }

@@ -135,6 +135,53 @@ pub enum Trigger {
     Ignored(String),
 }
 
+/// The key of the payload the guard sends itself to hand a long wait on to
+/// a fresh invocation: `{"eks-endpoint-guard/hand-off": {"hop": 1,
+/// "firstSeenMs": 1764578400000, "event": {...the original event...}}}`.
+pub const HAND_OFF_KEY: &str = "eks-endpoint-guard/hand-off";
+
+/// Which hand-off of one event this invocation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandOff {
+    /// 1 for the first fresh invocation, 2 for the next, ...
+    pub hop: u32,
+    /// When the guard first handled the event (epoch milliseconds).
+    pub first_seen_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HandOffEnvelope {
+    #[serde(flatten)]
+    hand_off: HandOff,
+    event: Value,
+}
+
+/// The original event and the hand-off, when `payload` is a hand-off.
+pub fn unwrap_hand_off(payload: &Value) -> Result<Option<(HandOff, Value)>, InvalidEvent> {
+    let Some(inner) = payload.get(HAND_OFF_KEY) else {
+        return Ok(None);
+    };
+    let envelope = HandOffEnvelope::deserialize(inner)
+        .map_err(|e| InvalidEvent(format!("malformed hand-off: {e}")))?;
+    if envelope.event.get(HAND_OFF_KEY).is_some() {
+        return Err(InvalidEvent("a hand-off inside a hand-off".to_string()));
+    }
+    Ok(Some((envelope.hand_off, envelope.event)))
+}
+
+/// The payload that hands `event` on.
+pub fn hand_off_payload(event: &Value, hand_off: HandOff) -> Value {
+    serde_json::json!({
+        HAND_OFF_KEY: {
+            "hop": hand_off.hop,
+            "firstSeenMs": hand_off.first_seen_ms,
+            "event": event,
+        }
+    })
+}
+
 /// A payload that claims to be an EKS call the guard handles but that it
 /// cannot act on. The message names what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -773,6 +820,28 @@ mod tests {
                 }
                 other => panic!("{payload} should be invalid, got {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_hand_off_carries_the_original_event_and_its_hop() {
+        let original = envelope(json!({"eventName": "CreateCluster",
+            "requestParameters": {"name": "new"}}));
+        let hand_off = HandOff {
+            hop: 2,
+            first_seen_ms: 1_764_578_400_000,
+        };
+        let payload = hand_off_payload(&original, hand_off);
+        let (read, event) = unwrap_hand_off(&payload).unwrap().expect("a hand-off");
+        assert_eq!(read, hand_off);
+        assert_eq!(event, original);
+        assert_eq!(unwrap_hand_off(&original).unwrap(), None);
+        for bad in [
+            json!({HAND_OFF_KEY: {"hop": "two", "firstSeenMs": 1, "event": {}}}),
+            json!({HAND_OFF_KEY: {"hop": 1, "firstSeenMs": 1}}),
+            hand_off_payload(&payload, hand_off),
+        ] {
+            assert!(unwrap_hand_off(&bad).is_err(), "{bad}");
         }
     }
 }

@@ -26,7 +26,8 @@ async fn main() -> Result<(), Error> {
         None => EksClients::single(aws_sdk_eks::Client::new(&sdk), pace),
     };
     let sns = sns_client(&sdk, &config.alert_topic_arn);
-    let guard = Guard::with_clients(config, eks, sns);
+    let guard =
+        Guard::with_clients(config, eks, sns).handing_off_with(aws_sdk_lambda::Client::new(&sdk));
     let guard = &guard;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::new(

@@ -35,6 +35,9 @@ pub enum Outcome {
     NotHandled,
     /// The scheduled sweep ran.
     Swept,
+    /// The cluster was still busy near the deadline: the wait goes on in a
+    /// fresh invocation.
+    HandedOff,
 }
 
 impl Outcome {
@@ -54,6 +57,7 @@ impl Outcome {
             Outcome::ExemptionRevoked => "exemption-revoked",
             Outcome::NotHandled => "not-handled",
             Outcome::Swept => "swept",
+            Outcome::HandedOff => "handed-off",
         }
     }
 
@@ -81,7 +85,7 @@ impl std::fmt::Display for Outcome {
 mod tests {
     use super::*;
 
-    const ALL: [Outcome; 13] = [
+    const ALL: [Outcome; 14] = [
         Outcome::Ignored,
         Outcome::OwnChange,
         Outcome::Compliant,
@@ -95,6 +99,7 @@ mod tests {
         Outcome::ExemptionRevoked,
         Outcome::NotHandled,
         Outcome::Swept,
+        Outcome::HandedOff,
     ];
 
     #[test]

@@ -204,7 +204,10 @@ async fn refused_with_no_update_listed_the_guard_keeps_to_two_calls_a_second() {
     // 50 ms poll interval the back-off starts small, so the pace is what
     // holds the guard back (at the default 1 s the back-off does).
     let beyond_the_burst = (requests.len() - 2) as f64 / span.as_secs_f64();
-    assert!(beyond_the_burst <= 2.0, "{beyond_the_burst:.2} EKS calls a second");
+    assert!(
+        beyond_the_burst <= 2.0,
+        "{beyond_the_burst:.2} EKS calls a second"
+    );
     assert!(
         eks.max_requests_in_window(Some("prod-eu"), Duration::from_secs(5)) <= 2 + 2 * 5,
         "a burst of 2, then 2 a second"
@@ -307,5 +310,41 @@ async fn a_guarded_region_is_acted_on_in_that_region_only() {
             .unwrap()
             .contains(":eu-central-1:"),
         "{finding}"
+    );
+}
+
+/// Waiting on someone's running update, the guard polls it at its poll
+/// interval (50 ms here), yet the EKS calls for the cluster stay at about 2 a
+/// second: the pace holds whatever the poll interval or EKS's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_a_running_update_stays_at_two_calls_a_second() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, _inbox) = moto.topic_with_inbox("paced-polls").await;
+    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
+    eks.add_cluster(ClusterSpec::new("prod-eu").public(false).private(true));
+    let running = Duration::from_secs(3);
+    let theirs = eks.start_update(
+        "prod-eu",
+        EndpointChange::open_to_internet(),
+        UpdateBehaviour::staying_active(Finish::After(running)),
+    );
+    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
+    let event = sample(
+        "updateclusterconfig-open-public.json",
+        &[(EVENT_UPDATE_ID, &theirs)],
+    );
+
+    let answer = guard.invoke(&event).await.expect_response();
+
+    assert_eq!(answer["outcome"], "reverted", "{answer}");
+    let polls = eks.requests_for("DescribeUpdate").len();
+    // 3 s at 50 ms would be 60 polls; the bucket allows 2 + 2 a second.
+    assert!(
+        polls <= 2 + 2 * 4,
+        "{polls} DescribeUpdate calls in about 3 s"
+    );
+    assert!(
+        eks.max_requests_in_window(Some("prod-eu"), Duration::from_secs(2)) <= 2 + 2 * 2,
+        "a burst of 2, then 2 a second"
     );
 }

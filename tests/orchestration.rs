@@ -39,6 +39,7 @@ fn config(extra: &[(&str, &str)]) -> Config {
         // guard poll fast (the pacing test sets the real rate).
         ("GUARD_CALL_TIMEOUT_SECONDS".into(), "0.1".into()),
         ("GUARD_EKS_CALLS_PER_SECOND".into(), "100".into()),
+        ("GUARD_CREATING_POLL_SECONDS".into(), "0.01".into()),
         (
             "AWS_LAMBDA_FUNCTION_NAME".into(),
             "eks-endpoint-guard-fn".into(),
@@ -319,8 +320,8 @@ async fn waits_out_creating_then_reverts() {
     assert_eq!(describe_cluster.num_calls(), 5);
     assert_eq!(
         list_updates.num_calls(),
-        5,
-        "update check before every read"
+        1,
+        "an update check before the first read; DescribeCluster alone while CREATING"
     );
     assert_eq!(revert.num_calls(), 1);
     assert_eq!(inbox.findings()[0]["trigger"]["apiCall"], "CreateCluster");

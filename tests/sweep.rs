@@ -295,7 +295,12 @@ async fn a_later_sweep_says_that_the_last_revert_failed() {
     assert_eq!(answer["sweep"]["reverted"], 1, "{answer}");
     let finding = finding_of(&moto.receive(&inbox, 1, Duration::from_secs(10)).await[0]);
     let description = finding["action"]["description"].as_str().unwrap();
-    for needle in [failed.as_str(), "ended Failed", "AccessDenied", "last attempt to close"] {
+    for needle in [
+        failed.as_str(),
+        "ended Failed",
+        "AccessDenied",
+        "last attempt to close",
+    ] {
         assert!(description.contains(needle), "{description} lacks {needle}");
     }
 }

@@ -37,7 +37,7 @@ use crate::policy::{EndpointAccess, EndpointFix};
 use failure::{is_already_desired, message, sort_error};
 
 /// What `DescribeCluster` says about a cluster, as far as the guard cares.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClusterState {
     pub name: String,
     pub arn: Option<String>,
@@ -45,11 +45,17 @@ pub struct ClusterState {
     pub status: String,
     pub access: EndpointAccess,
     pub tags: HashMap<String, String>,
+    /// When the cluster was created (seconds since the epoch).
+    pub created_at: Option<f64>,
 }
 
 impl ClusterState {
     pub fn is_active(&self) -> bool {
         self.status == "ACTIVE"
+    }
+
+    pub fn is_creating(&self) -> bool {
+        self.status == "CREATING"
     }
 
     /// A cluster that is going away or broken: nothing to revert.
@@ -136,6 +142,7 @@ impl Eks {
                     .unwrap_or_default(),
             },
             tags: cluster.tags().cloned().unwrap_or_default(),
+            created_at: cluster.created_at().map(|t| t.as_secs_f64()),
         }))
     }
 

@@ -11,6 +11,11 @@ use crate::clock::epoch_millis;
 
 pub(super) const CAP: Duration = Duration::from_secs(20);
 
+/// The first retry waits at least about this long (half of it fixed): sooner
+/// than a second is pointless after the SDK's own retries, and a fast poll
+/// interval must not make retries fast.
+pub(super) const FIRST: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 pub(super) struct Backoff {
     base: Duration,
@@ -20,9 +25,14 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
-    /// Starts at `base`; `seed` (the cluster) and the clock make the jitter.
+    /// Starts at `base`, but not below [`FIRST`]; `seed` (the cluster) and
+    /// the clock make the jitter.
     pub fn new(base: Duration, seed: &str) -> Backoff {
-        Backoff::seeded(base, CAP, fnv1a(seed.as_bytes()) ^ epoch_millis())
+        Backoff::seeded(
+            base.max(FIRST),
+            CAP,
+            fnv1a(seed.as_bytes()) ^ epoch_millis(),
+        )
     }
 
     pub fn seeded(base: Duration, cap: Duration, seed: u64) -> Backoff {

@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::clock::epoch_millis;
 use crate::eks::AccountRef;
+use crate::event::HandOff;
 
 /// When the invocation must have answered.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +44,8 @@ pub struct Invocation {
     /// When the invocation began (epoch milliseconds): an update EKS
     /// created before it is not one this invocation started.
     pub started_ms: u64,
+    /// Set when this invocation goes on with a wait an earlier one handed on.
+    pub hand_off: Option<HandOff>,
 }
 
 impl Invocation {
@@ -51,6 +54,7 @@ impl Invocation {
             deadline,
             function_arn: function_arn.into(),
             started_ms: epoch_millis(),
+            hand_off: None,
         }
     }
 
@@ -58,6 +62,13 @@ impl Invocation {
     /// guard directly): the event's account is taken as the function's own.
     pub fn until(deadline: Deadline) -> Invocation {
         Invocation::new(deadline, "")
+    }
+
+    /// When the guard first handled this invocation's event.
+    pub fn first_seen_ms(&self) -> u64 {
+        self.hand_off
+            .map(|h| h.first_seen_ms)
+            .unwrap_or(self.started_ms)
     }
 
     /// The function's account, region and partition, when its ARN tells.

@@ -19,11 +19,14 @@
 
 mod backoff;
 mod exemption;
+mod handoff;
 pub mod invocation;
 mod judge;
 mod reach;
 mod sweep;
 mod token;
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -90,6 +93,8 @@ pub struct Guard {
     config: Config,
     eks: EksClients,
     sns: aws_sdk_sns::Client,
+    /// For handing long waits on to a fresh invocation (`None`: fail instead).
+    lambda: Option<aws_sdk_lambda::Client>,
 }
 
 impl Guard {
@@ -101,7 +106,20 @@ impl Guard {
     }
 
     pub fn with_clients(config: Config, eks: EksClients, sns: aws_sdk_sns::Client) -> Guard {
-        Guard { config, eks, sns }
+        Guard {
+            config,
+            eks,
+            sns,
+            lambda: None,
+        }
+    }
+
+    /// Long waits are handed on to a fresh invocation through `lambda`.
+    pub fn handing_off_with(self, lambda: aws_sdk_lambda::Client) -> Guard {
+        Guard {
+            lambda: Some(lambda),
+            ..self
+        }
     }
 
     /// Handles one invocation payload: which use case it is.
@@ -110,9 +128,31 @@ impl Guard {
         payload: &Value,
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
-        match event::parse(payload) {
-            Ok(Trigger::ClusterChange(change)) => self.cluster_changed(&change, invocation).await,
-            Ok(Trigger::Sweep(request)) => self.sweep(&request, invocation).await,
+        let (event, invocation) = match event::unwrap_hand_off(payload) {
+            Ok(None) => (Cow::Borrowed(payload), Cow::Borrowed(invocation)),
+            Ok(Some((hand_off, event))) => (
+                Cow::Owned(event),
+                Cow::Owned(Invocation {
+                    hand_off: Some(hand_off),
+                    ..invocation.clone()
+                }),
+            ),
+            Err(invalid) => {
+                warn!(action = "rejected", reason = %invalid, "decision");
+                return Err(invalid.into());
+            }
+        };
+        match event::parse(&event) {
+            Ok(Trigger::ClusterChange(change)) => {
+                match self.cluster_changed(&change, &invocation).await {
+                    Err(busy @ GuardError::DeadlineExceeded { .. }) => {
+                        self.hand_off(&event, &invocation, &change.cluster_name, busy)
+                            .await
+                    }
+                    other => other,
+                }
+            }
+            Ok(Trigger::Sweep(request)) => self.sweep(&request, &invocation).await,
             Ok(Trigger::Ignored(reason)) => {
                 info!(action = "ignored", reason = %reason, "decision");
                 Ok(Answer::new(Outcome::Ignored, None, reason))

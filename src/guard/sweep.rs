@@ -205,7 +205,9 @@ impl Guard {
                     .send_fix(eks, change, fix, invocation.started_ms, false)
                     .await
                 {
-                    Ok(sent @ (Sent::Update(_) | Sent::AlreadyDesired)) => acted_from(sent),
+                    Ok(sent @ (Sent::Update(_) | Sent::AlreadyDesired)) => {
+                        acted_from(sent, invocation.started_ms)
+                    }
                     Err(EksFailure::NotFound(_)) => {
                         return Ok(Answer::new(Outcome::ClusterGone, Some(name), "deleted"));
                     }

@@ -57,6 +57,7 @@ impl FunctionProcess {
             // Local endpoints answer in milliseconds: short call time-outs keep
             // the time reserved before a revert (two calls) small.
             .env("GUARD_CALL_TIMEOUT_SECONDS", "1")
+            .env("GUARD_CREATING_POLL_SECONDS", "0.05")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
