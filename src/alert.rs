@@ -657,13 +657,25 @@ pub async fn publish(
     finding: &Finding,
 ) -> Result<String, String> {
     let body = message(finding).map_err(|e| format!("could not render the alert: {e}"))?;
+    publish_views(sns, topic_arn, &subject(finding), body, attributes(finding)).await
+}
+
+/// One `Publish` with `MessageStructure=json`: `views` is the JSON object
+/// of one string per protocol.
+pub async fn publish_views(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    subject: &str,
+    views: String,
+    attributes: Vec<(&'static str, String)>,
+) -> Result<String, String> {
     let mut request = sns
         .publish()
         .topic_arn(topic_arn)
-        .subject(subject(finding))
+        .subject(subject)
         .message_structure("json")
-        .message(body);
-    for (name, value) in attributes(finding) {
+        .message(views);
+    for (name, value) in attributes {
         let attribute = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(value)

@@ -52,12 +52,17 @@ pub struct Config {
     pub remediation_role_name: Option<String>,
     /// Central layout: the member accounts the sweep walks besides its own.
     pub sweep_accounts: Vec<String>,
+    /// The sweep lists the organization's `ACTIVE` accounts and sweeps each
+    /// (`SWEEP_ORGANIZATION`); needs `REMEDIATION_ROLE_NAME`.
+    pub sweep_organization: bool,
+    /// A role to read the organization's accounts through, when the
+    /// function's account is neither the management account nor a delegated
+    /// administrator (`ORGANIZATION_ROLE_ARN`).
+    pub organization_role_arn: Option<String>,
+    /// Accounts the sweep leaves out (`SWEEP_EXCLUDE_ACCOUNTS`).
+    pub sweep_exclude_accounts: Vec<String>,
     /// How many clusters the sweep judges at a time.
     pub sweep_concurrency: usize,
-    /// The sweep starts a cluster only with this much time left: the worst
-    /// case of its calls (each bounded by the SDK operation time-out) plus the
-    /// alert, so a revert is never cut off before its alert.
-    pub sweep_cluster_budget: Duration,
     /// Time-out of one attempt of an AWS call; a whole call (with the SDK's
     /// retries) gets three times as long. A hung endpoint then costs a
     /// bounded slice of the invocation, never the whole deadline.
@@ -195,11 +200,40 @@ impl Config {
             }
         }
 
-        let sweep_accounts = comma_list("SWEEP_ACCOUNTS", value("SWEEP_ACCOUNTS"), |account| {
-            (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
-                .then_some(())
-                .ok_or_else(|| format!("`{account}` is not a 12-digit account id"))
-        })?;
+        let sweep_accounts = comma_list("SWEEP_ACCOUNTS", value("SWEEP_ACCOUNTS"), account_id)?;
+        let sweep_exclude_accounts = comma_list(
+            "SWEEP_EXCLUDE_ACCOUNTS",
+            value("SWEEP_EXCLUDE_ACCOUNTS"),
+            account_id,
+        )?;
+        let sweep_organization = match value("SWEEP_ORGANIZATION").as_deref() {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    variable: "SWEEP_ORGANIZATION",
+                    problem: format!("`{other}` is neither `true` nor `false`"),
+                });
+            }
+        };
+        if sweep_organization && remediation_role_name.is_none() {
+            return Err(ConfigError::Invalid {
+                variable: "SWEEP_ORGANIZATION",
+                problem:
+                    "the organization's accounts can only be swept with REMEDIATION_ROLE_NAME set"
+                        .to_string(),
+            });
+        }
+        let organization_role_arn = value("ORGANIZATION_ROLE_ARN");
+        if let Some(arn) = &organization_role_arn
+            && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
+        {
+            return Err(ConfigError::Invalid {
+                variable: "ORGANIZATION_ROLE_ARN",
+                problem: format!("`{arn}` is not an IAM role ARN"),
+            });
+        }
         if !sweep_accounts.is_empty() && remediation_role_name.is_none() {
             return Err(ConfigError::Invalid {
                 variable: "SWEEP_ACCOUNTS",
@@ -237,9 +271,10 @@ impl Config {
             eks_calls_per_second,
             remediation_role_name,
             sweep_accounts,
+            sweep_organization,
+            organization_role_arn,
+            sweep_exclude_accounts,
             sweep_concurrency,
-            // Up to four calls (list updates, describe, revert, publish).
-            sweep_cluster_budget: call_attempt_timeout * 3 * 4 + deadline_margin,
             call_attempt_timeout,
         })
     }
@@ -264,6 +299,12 @@ fn comma_list(
                 .map_err(|problem| ConfigError::Invalid { variable, problem })
         })
         .collect()
+}
+
+fn account_id(account: &str) -> Result<(), String> {
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(())
+        .ok_or_else(|| format!("`{account}` is not a 12-digit account id"))
 }
 
 /// `eu-west-1`, `us-gov-west-1`, `cn-north-1`, `eusc-de-east-1`: letters
@@ -384,6 +425,23 @@ mod tests {
         );
         assert_eq!(c.sweep_accounts, vec!["111122223333", "444455556666"]);
         assert_eq!(c.sweep_concurrency, 8);
+        let org = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("REMEDIATION_ROLE_NAME", "eks-endpoint-guard-remediation"),
+            ("SWEEP_ORGANIZATION", "TRUE"),
+            ("SWEEP_EXCLUDE_ACCOUNTS", "999988887777"),
+            (
+                "ORGANIZATION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/org-reader",
+            ),
+        ])
+        .unwrap();
+        assert!(org.sweep_organization);
+        assert_eq!(org.sweep_exclude_accounts, vec!["999988887777"]);
+        assert_eq!(
+            org.organization_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/org-reader")
+        );
     }
 
     #[test]
@@ -437,6 +495,10 @@ mod tests {
             (("SWEEP_ACCOUNTS", "1234"), "SWEEP_ACCOUNTS"),
             (("SWEEP_ACCOUNTS", "123456789012"), "SWEEP_ACCOUNTS"),
             (("SWEEP_CONCURRENCY", "0"), "SWEEP_CONCURRENCY"),
+            (("SWEEP_ORGANIZATION", "yes"), "SWEEP_ORGANIZATION"),
+            (("SWEEP_ORGANIZATION", "true"), "SWEEP_ORGANIZATION"),
+            (("SWEEP_EXCLUDE_ACCOUNTS", "12"), "SWEEP_EXCLUDE_ACCOUNTS"),
+            (("ORGANIZATION_ROLE_ARN", "reader"), "ORGANIZATION_ROLE_ARN"),
             (("GUARD_REGIONS", "eu-west-1,Frankfurt"), "GUARD_REGIONS"),
             (("GUARD_REGIONS", "eu-west"), "GUARD_REGIONS"),
             (

@@ -23,6 +23,8 @@ pub mod error;
 pub mod event;
 pub mod guard;
 pub mod metrics;
+pub mod organization;
 pub mod outcome;
 pub mod policy;
 pub mod startup;
+pub mod sweep_alert;

@@ -2,10 +2,9 @@
 
 use eks_endpoint_guard::clock::epoch_millis;
 use eks_endpoint_guard::config::Config;
-use eks_endpoint_guard::eks::{CallPace, EksClients};
-use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
+use eks_endpoint_guard::guard::{Deadline, Invocation};
 use eks_endpoint_guard::metrics::{emf_line, measure};
-use eks_endpoint_guard::startup::{report_init_error, sdk_config, sns_client};
+use eks_endpoint_guard::startup::{guard, report_init_error};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -19,15 +18,7 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    let sdk = sdk_config(&config).await;
-    let pace = CallPace::new(config.eks_calls_per_second);
-    let eks = match &config.remediation_role_name {
-        Some(role) => EksClients::cross_account(&sdk, role, pace),
-        None => EksClients::single(aws_sdk_eks::Client::new(&sdk), pace),
-    };
-    let sns = sns_client(&sdk, &config.alert_topic_arn);
-    let guard =
-        Guard::with_clients(config, eks, sns).handing_off_with(aws_sdk_lambda::Client::new(&sdk));
+    let guard = guard(config).await;
     let guard = &guard;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::new(

@@ -35,6 +35,9 @@ pub enum Outcome {
     NotHandled,
     /// The scheduled sweep ran.
     Swept,
+    /// The sweep could not reach some accounts or regions, or judge some
+    /// clusters (its own alert).
+    SweepIncomplete,
     /// The cluster was still busy near the deadline: the wait goes on in a
     /// fresh invocation.
     HandedOff,
@@ -58,6 +61,7 @@ impl Outcome {
             Outcome::NotHandled => "not-handled",
             Outcome::Swept => "swept",
             Outcome::HandedOff => "handed-off",
+            Outcome::SweepIncomplete => "sweep-incomplete",
         }
     }
 
@@ -85,7 +89,7 @@ impl std::fmt::Display for Outcome {
 mod tests {
     use super::*;
 
-    const ALL: [Outcome; 14] = [
+    const ALL: [Outcome; 15] = [
         Outcome::Ignored,
         Outcome::OwnChange,
         Outcome::Compliant,
@@ -100,6 +104,7 @@ mod tests {
         Outcome::NotHandled,
         Outcome::Swept,
         Outcome::HandedOff,
+        Outcome::SweepIncomplete,
     ];
 
     #[test]

@@ -6,6 +6,32 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, GUARD_NAME};
+use crate::eks::{CallPace, EksClients};
+use crate::guard::Guard;
+use crate::organization::Organization;
+
+/// The guard with its clients: EKS (through the remediation role for other
+/// accounts), SNS in the alert topic's region, Lambda for hand-offs, and
+/// Organizations when the sweep walks the organization.
+pub async fn guard(config: Config) -> Guard {
+    let sdk = sdk_config(&config).await;
+    let pace = CallPace::new(config.eks_calls_per_second);
+    let eks = match &config.remediation_role_name {
+        Some(role) => EksClients::cross_account(&sdk, role, pace),
+        None => EksClients::single(aws_sdk_eks::Client::new(&sdk), pace),
+    };
+    let organization = match config.sweep_organization {
+        true => Some(Organization::new(&sdk, config.organization_role_arn.as_deref()).await),
+        false => None,
+    };
+    let sns = sns_client(&sdk, &config.alert_topic_arn);
+    let guard = Guard::with_clients(config, eks, sns)
+        .handing_off_with(aws_sdk_lambda::Client::new(&sdk));
+    match organization {
+        Some(organization) => guard.sweeping(organization),
+        None => guard,
+    }
+}
 
 /// Loads the standard AWS SDK settings (region, credentials, `AWS_ENDPOINT_URL*`),
 /// with time-outs on every call so that a hung endpoint cannot eat the

@@ -199,7 +199,6 @@ async fn the_sweep_stops_starting_clusters_before_the_deadline() {
         _ => None,
     })
     .unwrap();
-    config.sweep_cluster_budget = Duration::from_millis(500);
     // What is measured here is the budget, not the per-cluster pacing.
     config.eks_calls_per_second = 100.0;
     config.deadline_margin = Duration::from_millis(200);

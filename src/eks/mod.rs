@@ -91,6 +91,19 @@ impl Eks {
         }
     }
 
+    /// Runs one EKS call, and counts how long it took.
+    async fn timed<F: std::future::Future>(&self, call: F) -> F::Output {
+        let started = tokio::time::Instant::now();
+        let output = call.await;
+        self.pace.record(started.elapsed());
+        output
+    }
+
+    /// The pace and latency of this client's calls.
+    pub fn pace(&self) -> &CallPace {
+        &self.pace
+    }
+
     /// The SDK client (its configuration seeds clients for other regions).
     pub fn client(&self) -> &aws_sdk_eks::Client {
         &self.client
@@ -99,7 +112,10 @@ impl Eks {
     /// Reads the cluster; `Ok(None)` when it no longer exists.
     pub async fn describe(&self, name: &str) -> Result<Option<ClusterState>, EksFailure> {
         self.pace.admit(name).await;
-        let output = match self.client.describe_cluster().name(name).send().await {
+        let output = match self
+            .timed(self.client.describe_cluster().name(name).send())
+            .await
+        {
             Ok(output) => output,
             Err(err) => {
                 return match sort_error(err, |e| match e {
@@ -158,11 +174,13 @@ impl Eks {
         }
         self.pace.admit(name).await;
         let result = self
-            .client
-            .describe_update()
-            .name(name)
-            .update_id(update_id)
-            .send()
+            .timed(
+                self.client
+                    .describe_update()
+                    .name(name)
+                    .update_id(update_id)
+                    .send(),
+            )
             .await;
         let output = match result {
             Ok(output) => output,
@@ -198,11 +216,13 @@ impl Eks {
         loop {
             self.pace.admit(name).await;
             let result = self
-                .client
-                .list_updates()
-                .name(name)
-                .set_next_token(next_token.take())
-                .send()
+                .timed(
+                    self.client
+                        .list_updates()
+                        .name(name)
+                        .set_next_token(next_token.take())
+                        .send(),
+                )
                 .await;
             let page = match result {
                 Ok(page) => page,
@@ -283,12 +303,14 @@ impl Eks {
         };
         self.pace.admit(name).await;
         let result = self
-            .client
-            .update_cluster_config()
-            .name(name)
-            .resources_vpc_config(vpc)
-            .set_client_request_token(token.map(str::to_string))
-            .send()
+            .timed(
+                self.client
+                    .update_cluster_config()
+                    .name(name)
+                    .resources_vpc_config(vpc)
+                    .set_client_request_token(token.map(str::to_string))
+                    .send(),
+            )
             .await;
         match result {
             Ok(output) => match output.update().and_then(|u| u.id()) {
@@ -329,10 +351,12 @@ impl Eks {
         let mut next_token: Option<String> = None;
         loop {
             let page = self
-                .client
-                .list_clusters()
-                .set_next_token(next_token.take())
-                .send()
+                .timed(
+                    self.client
+                        .list_clusters()
+                        .set_next_token(next_token.take())
+                        .send(),
+                )
                 .await
                 .map_err(|err| sort_error(err, |_| None))?;
             names.extend(page.clusters().iter().cloned());

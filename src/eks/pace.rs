@@ -5,6 +5,10 @@
 //! every other tool in that account. Each cluster gets a token bucket: a
 //! burst of `BURST` calls (a finished update, the settings read, the revert:
 //! the revert still follows within about 1.5 s), then `rate` calls per second.
+//!
+//! It also keeps how long EKS takes to answer (a moving average over all
+//! clusters), so the sweep can budget a cluster from what its calls really
+//! cost rather than from every call timing out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +22,12 @@ const BURST: f64 = 2.0;
 pub struct CallPace {
     rate: f64,
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+    /// Moving average of call latency, in seconds (`None` before any call).
+    latency: Arc<Mutex<Option<f64>>>,
 }
+
+/// Latency assumed before any call was measured.
+const FIRST_GUESS: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
@@ -32,7 +41,33 @@ impl CallPace {
         CallPace {
             rate,
             buckets: Arc::default(),
+            latency: Arc::default(),
         }
+    }
+
+    /// Counts one answered call: an exponential moving average (weight 0.2),
+    /// so one slow answer raises the estimate at once but does not rule it.
+    pub fn record(&self, took: Duration) {
+        let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let took = took.as_secs_f64();
+        *latency = Some(match *latency {
+            None => took,
+            Some(mean) => mean + 0.2 * (took - mean),
+        });
+    }
+
+    /// How long an EKS call takes, as measured so far.
+    pub fn latency(&self) -> Duration {
+        self.latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(Duration::from_secs_f64)
+            .unwrap_or(FIRST_GUESS)
+    }
+
+    /// The pacing alone of `calls` calls on one cluster from a full bucket.
+    pub fn time_for(&self, calls: u32) -> Duration {
+        Duration::from_secs_f64((f64::from(calls) - BURST).max(0.0) / self.rate)
     }
 
     /// Waits until a call on `cluster` is allowed, and counts it.
@@ -102,5 +137,17 @@ mod tests {
             .map(Duration::as_millis)
             .collect();
         assert_eq!(ms, [0, 0, 500]);
+    }
+
+    #[test]
+    fn latency_is_a_moving_average_of_what_calls_took() {
+        let pace = CallPace::new(2.0);
+        assert_eq!(pace.latency(), FIRST_GUESS);
+        pace.record(Duration::from_millis(100));
+        assert_eq!(pace.latency(), Duration::from_millis(100));
+        pace.record(Duration::from_millis(600));
+        assert_eq!(pace.latency().as_millis(), 200);
+        assert_eq!(pace.time_for(2), Duration::ZERO);
+        assert_eq!(pace.time_for(6), Duration::from_secs(2));
     }
 }

@@ -37,6 +37,7 @@ use crate::config::Config;
 use crate::eks::{CallPace, EksClients};
 use crate::error::GuardError;
 use crate::event::{self, ClusterChange, Trigger};
+use crate::organization::Organization;
 use crate::outcome::Outcome;
 
 pub use invocation::{Deadline, Invocation};
@@ -95,6 +96,8 @@ pub struct Guard {
     sns: aws_sdk_sns::Client,
     /// For handing long waits on to a fresh invocation (`None`: fail instead).
     lambda: Option<aws_sdk_lambda::Client>,
+    /// The sweep lists the organization's accounts (`SWEEP_ORGANIZATION`).
+    organization: Option<Organization>,
 }
 
 impl Guard {
@@ -111,6 +114,15 @@ impl Guard {
             eks,
             sns,
             lambda: None,
+            organization: None,
+        }
+    }
+
+    /// The sweep walks the organization's active accounts too.
+    pub fn sweeping(self, organization: Organization) -> Guard {
+        Guard {
+            organization: Some(organization),
+            ..self
         }
     }
 

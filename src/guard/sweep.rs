@@ -8,12 +8,14 @@
 //! without following the revert: the next sweep, or the event, sees how it
 //! ended.
 
+use std::time::Duration;
+
 use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::info;
 
 use super::judge::{Sent, acted_from};
-use super::{Answer, Guard, Invocation, log_decision};
+use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, Judged};
 use crate::eks::{
     AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
@@ -22,6 +24,7 @@ use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
 use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, Policy, evaluate};
+use crate::sweep_alert::SweepProblems;
 
 /// The sweep's tally, logged in one line and returned in the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -38,6 +41,8 @@ pub struct SweepSummary {
     /// Busy (`CREATING`, `UPDATING`, an update in progress) or not reached
     /// before the deadline: left for the next sweep.
     pub pending: Vec<String>,
+    /// Of the pending ones, those the deadline left untouched.
+    pub not_reached: usize,
     pub failed: Vec<String>,
 }
 
@@ -59,18 +64,12 @@ impl Guard {
             region: request.region.clone(),
             account: request.account.clone(),
         });
-        let places = self.sweep_places(&home);
+        let mut problems = Vec::new();
+        let places = self.sweep_places(&home, &mut problems).await;
         let mut summary = SweepSummary {
-            accounts: places
-                .iter()
-                .map(|p| &p.account)
-                .collect::<std::collections::HashSet<_>>()
-                .len(),
-            regions: places
-                .iter()
-                .map(|p| &p.region)
-                .collect::<std::collections::HashSet<_>>()
-                .len(),
+            accounts: count_distinct(places.iter().map(|p| &p.account)),
+            regions: count_distinct(places.iter().map(|p| &p.region)),
+            failed: problems,
             ..SweepSummary::default()
         };
         let targets = self.list_targets(&places, &home, &mut summary).await;
@@ -92,6 +91,7 @@ impl Guard {
         tally(&mut summary, outcomes);
         log_sweep(&summary);
         if let Some(first) = summary.failed.first() {
+            self.tell_sweep_problems(request, home, &summary).await?;
             return Err(GuardError::SweepIncomplete {
                 failed: summary.failed.len(),
                 seen: summary.seen,
@@ -104,11 +104,20 @@ impl Guard {
         })
     }
 
-    /// Every account (its own first, then `SWEEP_ACCOUNTS`) in every guarded
-    /// region (its own first, then `GUARD_REGIONS`).
-    fn sweep_places(&self, home: &AccountRef) -> Vec<Place> {
+    /// Every account (its own first, then the organization's active ones,
+    /// then `SWEEP_ACCOUNTS`, less `SWEEP_EXCLUDE_ACCOUNTS`) in every guarded
+    /// region (its own first, then `GUARD_REGIONS`). An organization that
+    /// cannot be listed is a problem; the listed accounts are still swept.
+    async fn sweep_places(&self, home: &AccountRef, problems: &mut Vec<String>) -> Vec<Place> {
         let mut accounts = vec![home.account.clone()];
+        if let Some(organization) = &self.organization {
+            match organization.active_accounts().await {
+                Ok(active) => accounts.extend(active),
+                Err(failure) => problems.push(format!("organization: {failure}")),
+            }
+        }
         accounts.extend(self.config.sweep_accounts.iter().cloned());
+        accounts.retain(|a| !self.config.sweep_exclude_accounts.contains(a));
         let mut regions = vec![home.region.clone()];
         regions.extend(self.config.guard_regions.iter().cloned());
         dedup(&mut accounts);
@@ -121,6 +130,41 @@ impl Guard {
                     .map(move |region| Place::new(account, region))
             })
             .collect()
+    }
+
+    /// The sweep's own alert, when it could not reach or judge everything.
+    async fn tell_sweep_problems(
+        &self,
+        request: &SweepRequest,
+        home: &AccountRef,
+        summary: &SweepSummary,
+    ) -> Result<(), GuardError> {
+        let problems = SweepProblems::new(
+            &home.account,
+            &home.region,
+            request.time.as_deref(),
+            summary.seen,
+            &summary.failed,
+        );
+        let body = problems.message().map_err(|e| GuardError::AlertNotSent {
+            cluster: "*".to_string(),
+            done: "swept".to_string(),
+            message: e.to_string(),
+        })?;
+        alert::publish_views(
+            &self.sns,
+            &self.config.alert_topic_arn,
+            &problems.subject(),
+            body,
+            problems.attributes(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|message| GuardError::AlertNotSent {
+            cluster: "*".to_string(),
+            done: format!("swept {} clusters", summary.seen),
+            message,
+        })
     }
 
     async fn list_targets(
@@ -166,10 +210,10 @@ impl Guard {
             cluster: name.to_string(),
             waiting_for,
         };
-        // A cluster is only started with time for its worst case, so a
-        // revert is never cut off before its alert.
-        if !deadline.allows(self.config.sweep_cluster_budget) {
-            return Err(busy("not reached before the deadline".to_string()));
+        // A cluster is started only with time for the call it needs first,
+        // at the latency EKS has shown (a compliant cluster needs no more).
+        if !deadline.allows(self.time_for_calls(eks, 1)) {
+            return Err(busy(NOT_REACHED.to_string()));
         }
         let state = match eks.describe(name).await {
             Ok(Some(state)) => state,
@@ -190,17 +234,13 @@ impl Guard {
             // An exemption is alerted when it is granted (tag events), not every hour.
             Action::Exempt(_) => return Ok(Answer::new(Outcome::Exempt, Some(name), "exempt")),
             Action::Revert(fix) => {
-                let history = match eks.history(name).await {
-                    Ok(history) => history,
-                    Err(failure) if failure.is_transient() => {
-                        return Err(busy(failure.to_string()));
-                    }
-                    Err(failure) => return Err(eks_error("ListUpdates", name, failure)),
-                };
-                if let Some(running) = history.iter().find(|u| u.state == UpdateState::InProgress) {
-                    // The settings just read may be the old ones.
-                    return Err(busy(format!("update {} is InProgress", running.id)));
+                // The revert, its check and the alert.
+                if !deadline.allows(self.time_for_calls(eks, 3)) {
+                    return Err(busy(format!("{NOT_REACHED} (no time left to revert)")));
                 }
+                // No update check first: a running update makes EKS refuse
+                // the revert (`ResourceInUseException`), which leaves the
+                // cluster pending; the settings read meanwhile may be stale.
                 acted = match self
                     .send_fix(eks, change, fix, invocation.started_ms, false)
                     .await
@@ -216,7 +256,7 @@ impl Guard {
                     }
                     Err(failure) => return Err(eks_error("UpdateClusterConfig", name, failure)),
                 };
-                acted.note = last_close_failed(&self.config.policy, &history);
+                acted.note = self.last_close_failed(eks, name, deadline).await;
             }
             Action::WouldRevert(_) | Action::AlreadyCompliant => {}
         }
@@ -244,6 +284,30 @@ impl Guard {
                 finding.action.description.clone(),
             )
         })
+    }
+}
+
+/// Why a cluster the sweep did not get to is pending.
+const NOT_REACHED: &str = "not reached before the deadline";
+
+impl Guard {
+    /// Time for `calls` more calls on one cluster: their pace, three times
+    /// their measured latency, and the answer's margin. Not every call timing
+    /// out: a 60 s deadline would then judge nothing.
+    fn time_for_calls(&self, eks: &Eks, calls: u32) -> Duration {
+        let pace = eks.pace();
+        pace.time_for(calls) + pace.latency() * calls * 3 + self.config.deadline_margin
+    }
+
+    /// Reads the cluster's updates (finished ones from memory) for a failed
+    /// earlier revert, when there is time for it; a note is no reason to run
+    /// out of time before the alert.
+    async fn last_close_failed(&self, eks: &Eks, name: &str, deadline: Deadline) -> Option<String> {
+        if !deadline.allows(self.time_for_calls(eks, 4)) {
+            return None;
+        }
+        let history = eks.history(name).await.ok()?;
+        last_close_failed(&self.config.policy, &history)
     }
 }
 
@@ -309,6 +373,10 @@ fn closes_endpoint(policy: &Policy, update: &UpdateSummary) -> bool {
     !evaluate(policy, &asked).is_violation()
 }
 
+fn count_distinct<'a>(items: impl Iterator<Item = &'a String>) -> usize {
+    items.collect::<std::collections::HashSet<_>>().len()
+}
+
 fn tally(summary: &mut SweepSummary, outcomes: Vec<(String, Result<Answer, GuardError>)>) {
     for (label, result) in outcomes {
         match result {
@@ -320,6 +388,9 @@ fn tally(summary: &mut SweepSummary, outcomes: Vec<(String, Result<Answer, Guard
             },
             Err(GuardError::Busy { waiting_for, .. })
             | Err(GuardError::DeadlineExceeded { waiting_for, .. }) => {
+                if waiting_for.starts_with(NOT_REACHED) {
+                    summary.not_reached += 1;
+                }
                 summary.pending.push(format!("{label}: {waiting_for}"))
             }
             Err(error) => summary.failed.push(format!("{label}: {error}")),
@@ -339,6 +410,7 @@ fn log_sweep(summary: &SweepSummary) {
         reported = summary.reported,
         exempt = summary.exempt,
         pending = summary.pending.len(),
+        not_reached = summary.not_reached,
         failed = summary.failed.len(),
         "sweep"
     );
