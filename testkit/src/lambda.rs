@@ -11,11 +11,17 @@
 //! ordinary invocation, whose deadline is the function's timeout counted from when the event
 //! starts running, not from when it was queued. A function error is retried twice, with a delay;
 //! delivery is at least once, so an event can also run twice without any error. Events can wait
-//! in the queue (throttling, reserved concurrency) for up to six hours by default, and Lambda
-//! stops a loop of more than about 16 invocations that call each other through Lambda
-//! (recursive loop detection). The `ClientContext` is passed for synchronous invokes only. (The
-//! Lambda Developer Guide's pages on asynchronous invocation and retries, and the `Invoke` API
-//! reference.)
+//! in the queue (throttling, reserved concurrency) for up to six hours by default. The
+//! `ClientContext` is passed for synchronous invokes only.
+//!
+//! Recursive loop detection covers direct `Invoke` calls too, so it applies to a function that
+//! hands on to itself: Lambda counts the hops of one chain in the `Lineage` field of the X-Ray
+//! trace header (`lambda_runtime` puts the invocation's trace id in `_X_AMZN_TRACE_ID`, and the
+//! SDK's recursion-detection interceptor forwards it as `X-Amzn-Trace-Id`) and stops the chain
+//! after 16 invocations, sending an async event to the dead-letter queue or on-failure destination
+//! if there is one, unless the function's recursion config (`PutFunctionRecursionConfig`) is
+//! `Allow`. (The Lambda Developer Guide's pages on asynchronous invocation, retries and recursive
+//! loop detection, and the `Invoke` API reference.)
 //!
 //! # What the stand-in imitates
 //!
@@ -41,7 +47,8 @@
 //!
 //! No retries of failed invocations (each accepted event runs exactly once; a test that wants
 //! the retry replays the payload from [`LambdaStandIn::outcomes`]), no duplicate deliveries, no
-//! throttling or queueing delay, no recursion detection, no payload size limit, no permissions
+//! throttling or queueing delay, no recursion detection (a chain of hand-offs never stops here;
+//! each invocation gets a fresh trace id), no payload size limit, no permissions
 //! (any signature is accepted), no destinations or dead-letter queue, and no versions or aliases:
 //! any qualifier is accepted and the invocation still reports the `RuntimeApi`'s function ARN.
 //! `RequestResponse` is refused with `400 InvocationTypeNotSupportedByStandIn`: nothing in the

@@ -564,6 +564,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_timeout_counts_from_when_the_function_takes_the_event() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let timeout = Duration::from_secs(30);
+        let answered = api
+            .invoker()
+            .queue("queued-id".to_owned(), b"{}".to_vec(), timeout);
+        // The event waits in the queue before anyone polls.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let taken = SystemTime::now();
+
+        let mut function = Connection::open(&api).await;
+        let event = function.next().await;
+        assert_eq!(event.header("lambda-runtime-aws-request-id"), "queued-id");
+        let deadline_ms: u128 = event
+            .header("lambda-runtime-deadline-ms")
+            .parse()
+            .expect("milliseconds");
+        let taken_ms = (taken + timeout)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(deadline_ms >= taken_ms, "{deadline_ms} < {taken_ms}");
+
+        function.respond("queued-id", b"{}").await;
+        assert_eq!(
+            answered.await.expect("answered"),
+            Invocation::Response(json!({}))
+        );
+    }
+
+    #[tokio::test]
     async fn many_sequential_invocations_run_over_one_keep_alive_connection() {
         let api = RuntimeApi::start().await.expect("emulator starts");
         let mut function = Connection::open(&api).await;
