@@ -1,5 +1,9 @@
 //! The Lambda entry point: configuration, clients, and the Runtime API loop.
 
+// The Lambda runtime, the SDK clients and the guard nest deeply: the
+// compiler needs more room to lay out the async main.
+#![recursion_limit = "256"]
+
 use eks_endpoint_guard::clock::epoch_millis;
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::guard::{Deadline, Invocation};

@@ -25,8 +25,8 @@ pub async fn guard(config: Config) -> Guard {
         false => None,
     };
     let sns = sns_client(&sdk, &config.alert_topic_arn);
-    let guard = Guard::with_clients(config, eks, sns)
-        .handing_off_with(aws_sdk_lambda::Client::new(&sdk));
+    let guard =
+        Guard::with_clients(config, eks, sns).handing_off_with(aws_sdk_lambda::Client::new(&sdk));
     match organization {
         Some(organization) => guard.sweeping(organization),
         None => guard,

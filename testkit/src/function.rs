@@ -1,6 +1,8 @@
 //! A Lambda function binary run the way Lambda runs it: a child process with a
 //! clean environment, speaking the Runtime API of a [`RuntimeApi`] emulator,
-//! its log lines collected for assertions.
+//! its log lines collected for assertions. Started with
+//! [`FunctionProcess::start_with_lambda`], it can also invoke itself
+//! asynchronously through a [`LambdaStandIn`].
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,6 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::lambda::LambdaStandIn;
 use crate::runtime::{Invocation, RuntimeApi};
 
 /// The secret access key the function gets: tests check it never reaches the logs.
@@ -20,6 +23,7 @@ pub struct FunctionProcess {
     pub api: RuntimeApi,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    lambda: Option<LambdaStandIn>,
 }
 
 impl FunctionProcess {
@@ -34,6 +38,36 @@ impl FunctionProcess {
         let api = RuntimeApi::start_with_function_arn(function_arn)
             .await
             .expect("runtime API emulator");
+        Self::spawn(api, None, binary, function_arn, settings)
+    }
+
+    /// Like [`start`](Self::start), with a [`LambdaStandIn`] beside the emulator
+    /// and `AWS_ENDPOINT_URL_LAMBDA` pointing at it (unless `settings` say
+    /// otherwise), so an `Invoke` with `InvocationType=Event` on the function's
+    /// own ARN runs as a later invocation of this same process, with
+    /// `deadline_per_invocation` as its timeout. See [`lambda`](Self::lambda).
+    pub async fn start_with_lambda(
+        binary: &Path,
+        function_arn: &str,
+        settings: &[(&str, String)],
+        deadline_per_invocation: Duration,
+    ) -> FunctionProcess {
+        let api = RuntimeApi::start_with_function_arn(function_arn)
+            .await
+            .expect("runtime API emulator");
+        let lambda = LambdaStandIn::start(&api, deadline_per_invocation)
+            .await
+            .expect("Lambda Invoke stand-in");
+        Self::spawn(api, Some(lambda), binary, function_arn, settings)
+    }
+
+    fn spawn(
+        api: RuntimeApi,
+        lambda: Option<LambdaStandIn>,
+        binary: &Path,
+        function_arn: &str,
+        settings: &[(&str, String)],
+    ) -> FunctionProcess {
         let mut command = Command::new(binary);
         command
             .env_clear()
@@ -62,6 +96,9 @@ impl FunctionProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(lambda) = &lambda {
+            command.env("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint_url());
+        }
         for (key, value) in settings {
             command.env(key, value);
         }
@@ -90,7 +127,22 @@ impl FunctionProcess {
                 }
             });
         }
-        FunctionProcess { api, child, logs }
+        FunctionProcess {
+            api,
+            child,
+            logs,
+            lambda,
+        }
+    }
+
+    /// The `Invoke` stand-in of [`start_with_lambda`](Self::start_with_lambda):
+    /// the invocations the function handed on to itself, and their outcomes.
+    /// Panics for a process started without one.
+    #[track_caller]
+    pub fn lambda(&self) -> &LambdaStandIn {
+        self.lambda
+            .as_ref()
+            .expect("started with FunctionProcess::start, not start_with_lambda")
     }
 
     /// Invokes with a 60 s deadline; the test fails after 90 s.

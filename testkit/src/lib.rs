@@ -6,6 +6,8 @@
 //!   what real EKS does (updates that stay `InProgress`, `ResourceInUseException`, no-op refusals),
 //!   which moto does not.
 //! - [`function`]: runs a function binary as Lambda would, under [`runtime`], collecting its logs.
+//! - [`lambda`]: a stand-in for the Lambda `Invoke` API that queues asynchronous (`Event`)
+//!   invokes into a [`runtime`] emulator, so a function can hand work on to itself.
 //! - [`moto`]: starts `moto_server` for SNS, SQS and STS, and reads SNS notifications back
 //!   through an SQS queue.
 //!
@@ -14,6 +16,7 @@
 
 pub mod eks;
 pub mod function;
+pub mod lambda;
 pub mod moto;
 pub mod runtime;
 

@@ -39,7 +39,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -99,9 +99,85 @@ impl Invocation {
 struct QueuedEvent {
     request_id: String,
     payload: Vec<u8>,
-    deadline_ms: u128,
+    deadline: Deadline,
     trace_id: String,
     outcome: oneshot::Sender<Invocation>,
+}
+
+/// When an invocation must end.
+enum Deadline {
+    /// A moment the test chose ([`RuntimeApi::invoke`]).
+    At(SystemTime),
+    /// The function's timeout, counted from the moment the event is handed to the function, as
+    /// Lambda counts it: an event that waited in a queue still gets the whole timeout.
+    AfterStart(Duration),
+}
+
+impl Deadline {
+    /// `Lambda-Runtime-Deadline-Ms`: epoch milliseconds, fixed when the event is handed out.
+    fn epoch_ms(&self) -> u128 {
+        let deadline = match self {
+            Deadline::At(moment) => *moment,
+            Deadline::AfterStart(timeout) => SystemTime::now() + *timeout,
+        };
+        deadline
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+    }
+}
+
+/// A cheap handle that queues invocations into a [`RuntimeApi`], for stand-ins that invoke the
+/// function the way a Lambda service would (the `Invoke` stand-in in [`crate::lambda`]).
+/// It keeps the queue alive, not the server: once the `RuntimeApi` is dropped, queued events
+/// are never answered.
+#[derive(Clone)]
+pub(crate) struct Invoker {
+    shared: Arc<Shared>,
+}
+
+impl Invoker {
+    /// The ARN the emulator reports in `Lambda-Runtime-Invoked-Function-Arn`.
+    pub(crate) fn function_arn(&self) -> &str {
+        &self.shared.function_arn
+    }
+
+    /// Queues one event at once, under `request_id`, with `timeout` counted from the moment
+    /// the function takes it. The receiver resolves to the outcome; it errs only if the
+    /// emulator is gone.
+    pub(crate) fn queue(
+        &self,
+        request_id: String,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> oneshot::Receiver<Invocation> {
+        queue_event(
+            &self.shared,
+            request_id,
+            payload,
+            Deadline::AfterStart(timeout),
+        )
+    }
+}
+
+fn queue_event(
+    shared: &Shared,
+    request_id: String,
+    payload: Vec<u8>,
+    deadline: Deadline,
+) -> oneshot::Receiver<Invocation> {
+    let (outcome, answered) = oneshot::channel();
+    let event = QueuedEvent {
+        request_id,
+        payload,
+        deadline,
+        trace_id: ids::trace_id(),
+        outcome,
+    };
+    if shared.queue.send(event).is_err() {
+        unreachable!("the receiving half lives in `shared`, which the caller keeps alive");
+    }
+    answered
 }
 
 /// What tests wait on; kept in a `watch` channel so a waiter can never miss a change.
@@ -164,21 +240,12 @@ impl RuntimeApi {
     /// as is, so a test can send malformed JSON. Invocations queue up in order; several can be in
     /// flight at once if the function polls concurrently.
     pub async fn invoke(&self, payload: Vec<u8>, deadline: SystemTime) -> Invocation {
-        let (outcome, answered) = oneshot::channel();
-        let deadline_ms = deadline
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
-        let event = QueuedEvent {
-            request_id: ids::uuid_like(),
+        let answered = queue_event(
+            &self.shared,
+            ids::uuid_like(),
             payload,
-            deadline_ms,
-            trace_id: ids::trace_id(),
-            outcome,
-        };
-        if self.shared.queue.send(event).is_err() {
-            unreachable!("the receiving half lives in `shared`, which `self` keeps alive");
-        }
+            Deadline::At(deadline),
+        );
         answered
             .await
             .expect("the emulator dropped an invocation before the function answered it")
@@ -196,6 +263,13 @@ impl RuntimeApi {
         progress
             .first_poll
             .expect("wait_for returned once first_poll was set")
+    }
+
+    /// A handle that queues invocations into this emulator (crate-internal).
+    pub(crate) fn invoker(&self) -> Invoker {
+        Invoker {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// How init ended: `Some((error_type, error_message))` once the function posted
@@ -295,7 +369,10 @@ async fn next_event(shared: &Shared) -> HttpResponse {
     };
     insert("content-type", "application/json".to_owned());
     insert("lambda-runtime-aws-request-id", event.request_id);
-    insert("lambda-runtime-deadline-ms", event.deadline_ms.to_string());
+    insert(
+        "lambda-runtime-deadline-ms",
+        event.deadline.epoch_ms().to_string(),
+    );
     insert(
         "lambda-runtime-invoked-function-arn",
         shared.function_arn.clone(),
@@ -484,6 +561,37 @@ mod tests {
         });
 
         assert_eq!(outcome.expect_response(), json!({"ok": true}));
+    }
+
+    #[tokio::test]
+    async fn a_timeout_counts_from_when_the_function_takes_the_event() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let timeout = Duration::from_secs(30);
+        let answered = api
+            .invoker()
+            .queue("queued-id".to_owned(), b"{}".to_vec(), timeout);
+        // The event waits in the queue before anyone polls.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let taken = SystemTime::now();
+
+        let mut function = Connection::open(&api).await;
+        let event = function.next().await;
+        assert_eq!(event.header("lambda-runtime-aws-request-id"), "queued-id");
+        let deadline_ms: u128 = event
+            .header("lambda-runtime-deadline-ms")
+            .parse()
+            .expect("milliseconds");
+        let taken_ms = (taken + timeout)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(deadline_ms >= taken_ms, "{deadline_ms} < {taken_ms}");
+
+        function.respond("queued-id", b"{}").await;
+        assert_eq!(
+            answered.await.expect("answered"),
+            Invocation::Response(json!({}))
+        );
     }
 
     #[tokio::test]
