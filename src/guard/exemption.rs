@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert;
+use crate::clock::epoch_seconds;
 use crate::eks::{AccountRef, Eks};
 use crate::error::GuardError;
 use crate::event::{ClusterChange, TagEdit};
@@ -35,7 +36,10 @@ impl Guard {
             info!(cluster = name, action = "ignored", reason = %reason, "decision");
             return Ok(Answer::new(Outcome::Ignored, Some(name), reason));
         }
-        let granted = set_to.filter(|value| policy::exempts(value));
+        let now = epoch_seconds();
+        let granted = set_to.filter(|value| {
+            policy::exemption(Some(value), now, self.config.max_exemption_days).is_active()
+        });
         // Read without waiting: the alert must not wait on a busy cluster.
         let read = eks.describe(name).await;
         if let Err(failure) = &read {

@@ -24,7 +24,7 @@ use super::backoff::Backoff;
 use super::token::{Cause, revert_token};
 use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, FailedRevert, Judged};
-use crate::clock::seconds_since;
+use crate::clock::{epoch_seconds, seconds_since};
 use crate::eks::{
     AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
     describe_update_errors,
@@ -209,10 +209,15 @@ impl Guard {
         change: &ClusterChange,
         state: &ClusterState,
     ) -> (Action, Verdict) {
-        let exempt = state
-            .tags
-            .get(&self.config.exempt_tag_key)
-            .is_some_and(|value| policy::exempts(value));
+        let exempt = policy::exemption(
+            state
+                .tags
+                .get(&self.config.exempt_tag_key)
+                .map(String::as_str),
+            epoch_seconds(),
+            self.config.max_exemption_days,
+        )
+        .is_active();
         decide(
             &self.config.policy,
             self.config.mode,
