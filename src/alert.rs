@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::eks::{AccountRef, UpdateError, describe_update_errors};
 use crate::event::{Actor, ClusterChange};
 use crate::outcome::Outcome;
-use crate::policy::{Action, EndpointAccess, Mode, Verdict};
+use crate::policy::{self, Action, EndpointAccess, Exemption, Mode, Verdict};
 
 pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
 /// SNS refuses subjects longer than this.
@@ -52,6 +52,45 @@ pub struct Finding {
     /// What the guard did or would do.
     pub action: ActionTaken,
     pub links: Links,
+    /// The exempt tag as the guard read it (absent when the cluster has none,
+    /// and when the tag was taken off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<ExemptionRef>,
+}
+
+/// The exempt tag's value and what it meant when the guard judged it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptionRef {
+    /// The tag's key (`EXEMPT_TAG_KEY`).
+    pub tag: String,
+    /// The tag's value, as set.
+    pub value: String,
+    /// `none` (`false`), `forever` (`true`), `until`, `ended`, `too-far` or
+    /// `not-understood`; only `forever` and `until` exempt.
+    pub state: String,
+    /// The end the value names, RFC 3339 in UTC (a date's end is the next
+    /// midnight UTC).
+    pub end: Option<String>,
+    /// For people: the end, or why the value does not exempt.
+    pub note: Option<String>,
+}
+
+impl ExemptionRef {
+    pub fn new(tag: &str, value: &str, exemption: &Exemption) -> ExemptionRef {
+        ExemptionRef {
+            tag: tag.to_string(),
+            value: value.to_string(),
+            state: exemption.state().to_string(),
+            end: exemption.end().map(policy::rfc3339),
+            note: exemption.note(),
+        }
+    }
+
+    /// The tag was set to a value meant to exempt, and it does not.
+    fn is_refused(&self) -> bool {
+        matches!(self.state.as_str(), "ended" | "too-far" | "not-understood")
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -141,6 +180,8 @@ pub struct Judged<'a> {
     pub found: Option<&'a EndpointAccess>,
     pub verdict: &'a Verdict,
     pub action: &'a Action,
+    /// The exempt tag as read from the cluster (`None`: it has none).
+    pub exemption: Option<&'a ExemptionRef>,
 }
 
 /// The cluster's ARN: as EKS or the record gave it, else built in the
@@ -267,6 +308,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         found,
         verdict,
         action,
+        exemption,
     } = judged;
     let violation = match verdict {
         Verdict::Violation {
@@ -280,6 +322,14 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         Verdict::Compliant => None,
     };
     let (outcome, mut action_taken) = action_taken(action, found, acted);
+    if let Some(note) = exemption.and_then(|e| e.note.as_ref()) {
+        let stop = if action_taken.description.ends_with('.') {
+            ""
+        } else {
+            "."
+        };
+        action_taken.description = format!("{}{stop} {note}", action_taken.description);
+    }
     if let Some(note) = &acted.note {
         action_taken.description = format!("{} {note}", action_taken.description);
     }
@@ -320,36 +370,64 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
                 format!("https://{region}.{domain}/cloudtrailv2/home?region={region}#/events/{id}")
             }),
         },
+        exemption: exemption.cloned(),
     }
 }
 
 /// The finding for an exempt tag put on or taken off a cluster.
 ///
-/// `state` is the cluster as read right after the tag call (`None` when it
-/// could not be read), so the alert tells whether the exemption covers a
-/// live violation.
+/// `set` is the value the call put on and what it means now (`None`: the
+/// tag was taken off). `state` is the cluster as read right after the tag
+/// call (`None` when it could not be read), so the alert tells whether the
+/// exemption covers a live violation.
 pub fn exemption_finding(
     change: &ClusterChange,
     cluster_arn: &str,
     tag_key: &str,
-    granted_value: Option<&str>,
+    set: Option<(&str, &Exemption)>,
     state: Option<(&str, &EndpointAccess, &Verdict)>,
     mode: Mode,
 ) -> Finding {
-    let (outcome, description) = match granted_value {
-        Some(value) => (
+    let enforced = "the guard enforces the policy on this cluster";
+    let (outcome, description) = match set {
+        Some((value, exemption @ Exemption::Forever)) => (
             Outcome::ExemptionGranted,
             format!(
-                "exempt tag {tag_key}={value} put on the cluster: from now on the guard only reports it and never changes it"
+                "exempt tag {tag_key}={value} put on the cluster: {}; the guard only reports it and never changes it until the tag is taken off",
+                exemption.describe()
+            ),
+        ),
+        Some((value, exemption @ Exemption::Until { .. })) => (
+            Outcome::ExemptionGranted,
+            format!(
+                "exempt tag {tag_key}={value} put on the cluster: {}; until then the guard only reports it and never changes it, after it the cluster is judged like any other",
+                exemption.describe()
+            ),
+        ),
+        Some((value, Exemption::None)) => (
+            Outcome::ExemptionRevoked,
+            format!("exempt tag {tag_key}={value} put on the cluster: not exempt; {enforced}"),
+        ),
+        Some((value, Exemption::Ended { end })) => (
+            Outcome::ExemptionRevoked,
+            format!(
+                "exempt tag {tag_key}={value} put on the cluster, but it does not exempt: its end {} has already passed; {enforced}",
+                policy::rfc3339(*end)
+            ),
+        ),
+        Some((value, exemption)) => (
+            Outcome::ExemptionRevoked,
+            format!(
+                "exempt tag {tag_key}={value} put on the cluster, but it does not exempt: {}; {enforced}",
+                exemption.describe()
             ),
         ),
         None => (
             Outcome::ExemptionRevoked,
-            format!(
-                "exempt tag {tag_key} taken off (or no longer `true`): the guard enforces the policy on this cluster again"
-            ),
+            format!("exempt tag {tag_key} taken off: {enforced} again"),
         ),
     };
+    let exemption = set.map(|(value, exemption)| ExemptionRef::new(tag_key, value, exemption));
     let verdict = state
         .map(|(_, _, verdict)| verdict)
         .unwrap_or(&Verdict::Compliant);
@@ -361,12 +439,20 @@ pub fn exemption_finding(
             found: state.map(|(_, found, _)| found),
             verdict,
             action: &Action::Nothing,
+            exemption: exemption.as_ref(),
         },
         mode,
         &Acted::default(),
     );
     finding.outcome = outcome;
-    finding.summary = summary(outcome, &change.cluster_name);
+    finding.summary = if exemption.as_ref().is_some_and(ExemptionRef::is_refused) {
+        format!(
+            "Guard exemption on {} NOT honoured: the guard enforces the policy",
+            change.cluster_name
+        )
+    } else {
+        summary(outcome, &change.cluster_name)
+    };
     finding.action = taken(description);
     finding
 }
@@ -388,6 +474,7 @@ pub fn not_handled_finding(
             found: None,
             verdict: &Verdict::Compliant,
             action: &Action::Nothing,
+            exemption: None,
         },
         mode,
         &Acted::default(),
@@ -419,6 +506,14 @@ pub fn subject(finding: &Finding) -> String {
         Outcome::WouldRevert => "[EKS guard] Public endpoint (report only)",
         Outcome::Exempt => "[EKS guard] Public endpoint, exempt",
         Outcome::ExemptionGranted => "[EKS guard] Exemption GRANTED",
+        Outcome::ExemptionRevoked
+            if finding
+                .exemption
+                .as_ref()
+                .is_some_and(ExemptionRef::is_refused) =>
+        {
+            "[EKS guard] Exemption NOT honoured"
+        }
         Outcome::ExemptionRevoked => "[EKS guard] Exemption removed",
         Outcome::NotHandled => "[EKS guard] Change NOT handled",
         _ => "[EKS guard] Public endpoint requested, compliant",
@@ -480,6 +575,20 @@ fn describe_requested(finding: &Finding) -> String {
     }
 }
 
+/// The exempt tag and what it meant: `key=value: exempt until ...`.
+fn describe_exemption(exemption: &ExemptionRef) -> String {
+    let end = exemption.end.as_deref().unwrap_or("unknown");
+    let meant = match exemption.state.as_str() {
+        "forever" => "exempt with no end".to_string(),
+        "until" => format!("exempt until {end}"),
+        "ended" => format!("not exempt, the exemption ended on {end}"),
+        "too-far" => format!("not exempt, the end {end} is too far ahead (MAX_EXEMPTION_DAYS)"),
+        "not-understood" => "not exempt, the value was not understood".to_string(),
+        _ => "not exempt".to_string(),
+    };
+    format!("{}={}: {meant}", exemption.tag, exemption.value)
+}
+
 fn describe_found(found: Option<&EndpointAccess>) -> String {
     found
         .map(describe_access)
@@ -511,6 +620,11 @@ pub fn email_text(finding: &Finding) -> String {
         format!("Account:      {}", finding.cluster.account),
         format!("Region:       {}", finding.cluster.region),
         format!("Status:       {}", finding.cluster.status),
+    ];
+    if let Some(exemption) = &finding.exemption {
+        lines.push(format!("Exemption:    {}", describe_exemption(exemption)));
+    }
+    lines.extend([
         String::new(),
         if finding.trigger.source == "sweep" {
             format!(
@@ -540,7 +654,7 @@ pub fn email_text(finding: &Finding) -> String {
         String::new(),
         format!("Requested:    {}", describe_requested(finding)),
         format!("Found:        {}", describe_found(finding.found.as_ref())),
-    ];
+    ]);
     if let Some(resulting) = &finding.action.resulting {
         lines.push(format!("After fix:    {}", describe_access(resulting)));
     }
@@ -567,6 +681,14 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
     let emoji = match finding.outcome {
         Outcome::Reverted | Outcome::RevertFailed | Outcome::NotHandled => ":rotating_light:",
         Outcome::WouldRevert | Outcome::ExemptionGranted => ":warning:",
+        Outcome::ExemptionRevoked
+            if finding
+                .exemption
+                .as_ref()
+                .is_some_and(ExemptionRef::is_refused) =>
+        {
+            ":warning:"
+        }
         _ => ":information_source:",
     };
     let mut description = format!(
@@ -578,6 +700,9 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
         describe_requested(finding),
         describe_found(finding.found.as_ref()),
     );
+    if let Some(exemption) = &finding.exemption {
+        description.push_str(&format!("\n*Exemption:* {}", describe_exemption(exemption)));
+    }
     let cluster = match &finding.links.cluster_console {
         Some(link) => format!("<{link}|{}>", finding.cluster.name),
         None => finding.cluster.name.clone(),
@@ -694,7 +819,7 @@ pub async fn publish_views(
 mod tests {
     use super::*;
     use crate::event::{ApiCall, ClusterChange, Origin};
-    use crate::policy::{EndpointFix, Policy, decide};
+    use crate::policy::{EndpointFix, Policy, decide, evaluate};
 
     fn change(name: &str) -> ClusterChange {
         ClusterChange {
@@ -760,6 +885,7 @@ mod tests {
                 found: Some(&found),
                 verdict: &verdict,
                 action: &action,
+                exemption: None,
             },
             Mode::Enforce,
             acted,
@@ -978,6 +1104,7 @@ mod tests {
                 found: Some(&found),
                 verdict: &verdict,
                 action: &action,
+                exemption: None,
             },
             Mode::Enforce,
             &revert_started(),
@@ -998,6 +1125,215 @@ mod tests {
         assert_eq!(
             machine["requestedUnreadable"],
             "publicAccessCidrs has a JSON number entry"
+        );
+    }
+
+    /// 2026-12-01T10:00:00Z.
+    const NOW: i64 = 1_796_119_200;
+    const TAG: &str = "eks-endpoint-guard/exempt";
+
+    #[test]
+    fn a_cluster_whose_exemption_ended_is_reverted_saying_so() {
+        let value = "2026-11-30T18:00:00Z";
+        let read = policy::exemption(Some(value), NOW, 30);
+        let (action, verdict) = decide(
+            &Policy::default(),
+            Mode::Enforce,
+            read.is_active(),
+            Some(&open()),
+            &open(),
+        );
+        assert!(matches!(action, Action::Revert(_)), "{action:?}");
+        let tag = ExemptionRef::new(TAG, value, &read);
+        let f = finding(
+            &change("prod-eu"),
+            Judged {
+                cluster_arn: ARN,
+                status: "ACTIVE",
+                found: Some(&open()),
+                verdict: &verdict,
+                action: &action,
+                exemption: Some(&tag),
+            },
+            Mode::Enforce,
+            &revert_started(),
+        );
+        assert_eq!(f.outcome, Outcome::Reverted);
+        assert!(
+            f.action.description.starts_with("reverted: set")
+                && f.action.description.ends_with(
+                    "to apply). The exemption ended on 2026-11-30T18:00:00Z: the cluster is judged like any other."
+                ),
+            "{}",
+            f.action.description
+        );
+        let machine = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            machine["exemption"],
+            json!({
+                "tag": TAG,
+                "value": value,
+                "state": "ended",
+                "end": "2026-11-30T18:00:00Z",
+                "note": "The exemption ended on 2026-11-30T18:00:00Z: the cluster is judged like any other."
+            })
+        );
+        let email = email_text(&f);
+        assert!(
+            email.contains(
+                "Exemption:    eks-endpoint-guard/exempt=2026-11-30T18:00:00Z: not exempt, the exemption ended on 2026-11-30T18:00:00Z"
+            ),
+            "{email}"
+        );
+        let chat = chatbot_notification(&f);
+        let description = chat["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains(
+                "*Exemption:* eks-endpoint-guard/exempt=2026-11-30T18:00:00Z: not exempt"
+            ) && description.contains("The exemption ended on"),
+            "{description}"
+        );
+        // Without an exempt tag the finding has no exemption field at all.
+        assert!(
+            serde_json::to_value(reverted("prod-eu"))
+                .unwrap()
+                .get("exemption")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_exempt_cluster_is_told_with_its_end() {
+        let read = policy::exemption(Some("2026-12-24T19:00:00+01:00"), NOW, 30);
+        let (action, verdict) = decide(
+            &Policy::default(),
+            Mode::Enforce,
+            read.is_active(),
+            None,
+            &open(),
+        );
+        let tag = ExemptionRef::new(TAG, "2026-12-24T19:00:00+01:00", &read);
+        let f = finding(
+            &change("prod-eu"),
+            Judged {
+                cluster_arn: ARN,
+                status: "ACTIVE",
+                found: Some(&open()),
+                verdict: &verdict,
+                action: &action,
+                exemption: Some(&tag),
+            },
+            Mode::Enforce,
+            &Acted::default(),
+        );
+        assert_eq!(f.outcome, Outcome::Exempt);
+        assert!(
+            f.action
+                .description
+                .ends_with("Exempt until 2026-12-24T18:00:00Z."),
+            "{}",
+            f.action.description
+        );
+        assert!(email_text(&f).contains(
+            "Exemption:    eks-endpoint-guard/exempt=2026-12-24T19:00:00+01:00: exempt until 2026-12-24T18:00:00Z"
+        ));
+    }
+
+    #[test]
+    fn the_tamper_alert_states_the_end_or_why_it_does_not_count() {
+        let found = open();
+        let verdict = evaluate(&Policy::default(), &found);
+        let tamper = |value: Option<&str>| {
+            let read = value.map(|v| (v, policy::exemption(Some(v), NOW, 30)));
+            exemption_finding(
+                &change("prod-eu"),
+                ARN,
+                TAG,
+                read.as_ref().map(|(v, e)| (*v, e)),
+                Some(("ACTIVE", &found, &verdict)),
+                Mode::Enforce,
+            )
+        };
+        // (value, outcome, what the description says, the subject's prefix)
+        let cases = [
+            (
+                Some("2026-12-24T18:00:00Z"),
+                Outcome::ExemptionGranted,
+                "exempt until 2026-12-24T18:00:00Z; until then the guard only reports it",
+                "[EKS guard] Exemption GRANTED",
+            ),
+            (
+                Some("2026-12-24"),
+                Outcome::ExemptionGranted,
+                "exempt until 2026-12-25T00:00:00Z",
+                "[EKS guard] Exemption GRANTED",
+            ),
+            (
+                Some("true"),
+                Outcome::ExemptionGranted,
+                "exempt with no end",
+                "[EKS guard] Exemption GRANTED",
+            ),
+            (
+                Some("2027-06-01"),
+                Outcome::ExemptionRevoked,
+                "but it does not exempt: the exemption's end 2027-06-02T00:00:00Z is more than 30 days ahead",
+                "[EKS guard] Exemption NOT honoured",
+            ),
+            (
+                Some("yes"),
+                Outcome::ExemptionRevoked,
+                "but it does not exempt: the exempt tag's value `yes` was not understood",
+                "[EKS guard] Exemption NOT honoured",
+            ),
+            (
+                Some("2026-11-01"),
+                Outcome::ExemptionRevoked,
+                "but it does not exempt: its end 2026-11-02T00:00:00Z has already passed",
+                "[EKS guard] Exemption NOT honoured",
+            ),
+            (
+                Some("false"),
+                Outcome::ExemptionRevoked,
+                "=false put on the cluster: not exempt; the guard enforces the policy",
+                "[EKS guard] Exemption removed",
+            ),
+            (
+                None,
+                Outcome::ExemptionRevoked,
+                "taken off: the guard enforces the policy on this cluster again",
+                "[EKS guard] Exemption removed",
+            ),
+        ];
+        for (value, outcome, says, prefix) in cases {
+            let f = tamper(value);
+            assert_eq!(f.outcome, outcome, "{value:?}");
+            assert!(
+                f.action.description.contains(says),
+                "{value:?}: {}",
+                f.action.description
+            );
+            assert!(
+                subject(&f).starts_with(prefix),
+                "{value:?}: {}",
+                subject(&f)
+            );
+            assert_eq!(
+                f.exemption.as_ref().map(|e| e.value.as_str()),
+                value,
+                "{value:?}"
+            );
+            let email = email_text(&f);
+            assert!(email.contains(says), "{value:?}: {email}");
+            assert!(
+                email.contains("Who:          arn:aws:sts::111122223333:assumed-role/Admin/jane"),
+                "{email}"
+            );
+        }
+        assert!(tamper(Some("yes")).summary.contains("NOT honoured"));
+        assert_eq!(
+            tamper(Some("2026-12-24")).exemption.unwrap().end.as_deref(),
+            Some("2026-12-25T00:00:00Z")
         );
     }
 

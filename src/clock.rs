@@ -12,6 +12,12 @@ pub fn epoch_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whole seconds since the Unix epoch, now (what exemption ends are judged
+/// against).
+pub fn epoch_seconds() -> i64 {
+    (epoch_millis() / 1000) as i64
+}
+
 /// Seconds since the Unix epoch of an RFC 3339 time (`2026-11-23T06:00:01Z`).
 pub fn parse_rfc3339(text: &str) -> Option<f64> {
     aws_sdk_eks::primitives::DateTime::from_str(

@@ -25,6 +25,9 @@ pub struct Config {
     pub mode: Mode,
     pub policy: Policy,
     pub exempt_tag_key: String,
+    /// The farthest ahead an exemption's end may lie, in days; `0`: no limit
+    /// (`MAX_EXEMPTION_DAYS`). An end beyond it is not honoured.
+    pub max_exemption_days: u32,
     /// Session names under which CloudTrail records the guard's own calls:
     /// Lambda names the execution role's session after the function.
     pub own_session_names: Vec<String>,
@@ -138,6 +141,14 @@ impl Config {
 
         let exempt_tag_key =
             value("EXEMPT_TAG_KEY").unwrap_or_else(|| DEFAULT_EXEMPT_TAG_KEY.to_string());
+
+        let max_exemption_days = match value("MAX_EXEMPTION_DAYS") {
+            None => 30,
+            Some(text) => text.parse::<u32>().map_err(|_| ConfigError::Invalid {
+                variable: "MAX_EXEMPTION_DAYS",
+                problem: format!("`{text}` is not a whole number of days (0: no limit)"),
+            })?,
+        };
 
         let poll_interval = seconds(
             "GUARD_POLL_SECONDS",
@@ -262,6 +273,7 @@ impl Config {
                 allowed_public_cidrs,
             },
             exempt_tag_key,
+            max_exemption_days,
             own_session_names,
             poll_interval,
             deadline_margin,
@@ -396,6 +408,7 @@ mod tests {
         assert_eq!(c.mode, Mode::Enforce);
         assert!(c.policy.allowed_public_cidrs.is_empty());
         assert_eq!(c.exempt_tag_key, DEFAULT_EXEMPT_TAG_KEY);
+        assert_eq!(c.max_exemption_days, 30);
         assert_eq!(c.poll_interval, Duration::from_secs(1));
         assert_eq!(c.max_wait, Duration::from_secs(2 * 3600));
         assert_eq!(c.creating_poll, Duration::from_millis(1500));
@@ -409,6 +422,7 @@ mod tests {
             ("GUARD_MODE", "Report"),
             ("ALLOWED_PUBLIC_CIDRS", " 203.0.113.0/24, 2001:db8::/32 ,"),
             ("EXEMPT_TAG_KEY", "security/exempt"),
+            ("MAX_EXEMPTION_DAYS", "7"),
             ("GUARD_POLL_SECONDS", "0.05"),
             ("REMEDIATION_ROLE_NAME", "eks-endpoint-guard-remediation"),
             ("SWEEP_ACCOUNTS", "111122223333, 444455556666"),
@@ -418,6 +432,9 @@ mod tests {
         assert_eq!(c.mode, Mode::Report);
         assert_eq!(c.policy.allowed_public_cidrs.len(), 2);
         assert_eq!(c.exempt_tag_key, "security/exempt");
+        assert_eq!(c.max_exemption_days, 7);
+        let unlimited = config(&[("ALERT_TOPIC_ARN", TOPIC), ("MAX_EXEMPTION_DAYS", "0")]).unwrap();
+        assert_eq!(unlimited.max_exemption_days, 0);
         assert_eq!(c.poll_interval, Duration::from_millis(50));
         assert_eq!(
             c.remediation_role_name.as_deref(),
@@ -499,6 +516,9 @@ mod tests {
             (("SWEEP_ORGANIZATION", "true"), "SWEEP_ORGANIZATION"),
             (("SWEEP_EXCLUDE_ACCOUNTS", "12"), "SWEEP_EXCLUDE_ACCOUNTS"),
             (("ORGANIZATION_ROLE_ARN", "reader"), "ORGANIZATION_ROLE_ARN"),
+            (("MAX_EXEMPTION_DAYS", "-1"), "MAX_EXEMPTION_DAYS"),
+            (("MAX_EXEMPTION_DAYS", "30d"), "MAX_EXEMPTION_DAYS"),
+            (("MAX_EXEMPTION_DAYS", "1.5"), "MAX_EXEMPTION_DAYS"),
             (("GUARD_REGIONS", "eu-west-1,Frankfurt"), "GUARD_REGIONS"),
             (("GUARD_REGIONS", "eu-west"), "GUARD_REGIONS"),
             (

@@ -54,10 +54,231 @@ impl EndpointAccess {
     }
 }
 
-/// Whether an exempt tag's value exempts the cluster: `true` in any case,
-/// blanks around it ignored; anything else does not.
-pub fn exempts(tag_value: &str) -> bool {
-    tag_value.trim().eq_ignore_ascii_case("true")
+/// What the exempt tag's value says, judged at one moment.
+///
+/// The value is `true` (an exemption with no end) or an end: an RFC 3339
+/// date-time (`2026-12-24T18:00:00Z`, `2026-12-24T19:00:00+01:00`) or a
+/// date (`2026-12-24`: the end of that day in UTC, so exempt until
+/// `2026-12-25T00:00:00Z`, that instant excluded). Ends are epoch seconds,
+/// in UTC; a fraction of a second is dropped (the exemption ends up to a
+/// second early, never late).
+///
+/// EKS does not say when a tag was set, so how far ahead an end lies is
+/// measured from the moment of judging: an end too far ahead is refused
+/// now, and counts once it comes within the limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exemption {
+    /// No exempt tag, or `false`: judged like any other cluster.
+    None,
+    /// `true`: exempt until the tag is taken off.
+    Forever,
+    /// Exempt until `end` (excluded).
+    Until { end: i64 },
+    /// The end has passed: judged like any other cluster.
+    Ended { end: i64 },
+    /// The end lies more than `max_days` days ahead: not honoured, judged
+    /// like any other cluster.
+    TooFar { end: i64, max_days: u32 },
+    /// Neither `true`, `false`, a date nor a date-time (blanks around it
+    /// dropped): no exemption.
+    NotUnderstood(String),
+}
+
+/// Seconds in a day (UTC has no leap seconds in epoch time).
+const DAY: i64 = 86_400;
+
+/// Reads the exempt tag's value (`None`: no such tag) at `now` (epoch
+/// seconds). `max_days` is the farthest an end may lie ahead; `0`: no limit.
+///
+/// This is the one place that decides whether a tag value exempts.
+pub fn exemption(tag_value: Option<&str>, now: i64, max_days: u32) -> Exemption {
+    let Some(value) = tag_value.map(str::trim) else {
+        return Exemption::None;
+    };
+    if value.eq_ignore_ascii_case("true") {
+        return Exemption::Forever;
+    }
+    if value.eq_ignore_ascii_case("false") {
+        return Exemption::None;
+    }
+    let Some(end) = parse_end(value) else {
+        return Exemption::NotUnderstood(value.to_string());
+    };
+    if end <= now {
+        Exemption::Ended { end }
+    } else if max_days > 0 && end - now > i64::from(max_days) * DAY {
+        Exemption::TooFar { end, max_days }
+    } else {
+        Exemption::Until { end }
+    }
+}
+
+impl Exemption {
+    /// Whether the cluster is exempt: reported, never changed.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Exemption::Forever | Exemption::Until { .. })
+    }
+
+    /// The state's kebab-case name, for the machine-readable finding:
+    /// `none`, `forever`, `until`, `ended`, `too-far`, `not-understood`.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Exemption::None => "none",
+            Exemption::Forever => "forever",
+            Exemption::Until { .. } => "until",
+            Exemption::Ended { .. } => "ended",
+            Exemption::TooFar { .. } => "too-far",
+            Exemption::NotUnderstood(_) => "not-understood",
+        }
+    }
+
+    /// The end the value names, in epoch seconds.
+    pub fn end(&self) -> Option<i64> {
+        match self {
+            Exemption::Until { end } | Exemption::Ended { end } | Exemption::TooFar { end, .. } => {
+                Some(*end)
+            }
+            Exemption::None | Exemption::Forever | Exemption::NotUnderstood(_) => None,
+        }
+    }
+
+    /// What the value says, for people, as a clause: "exempt until
+    /// 2026-12-24T18:00:00Z", "exempt with no end", "the exemption ended on
+    /// ...", or why it does not count.
+    pub fn describe(&self) -> String {
+        match self {
+            Exemption::None => "no exemption".to_string(),
+            Exemption::Forever => "exempt with no end".to_string(),
+            Exemption::Until { end } => format!("exempt until {}", rfc3339(*end)),
+            Exemption::Ended { end } => format!("the exemption ended on {}", rfc3339(*end)),
+            Exemption::TooFar { end, max_days } => format!(
+                "the exemption's end {} is more than {max_days} days ahead (MAX_EXEMPTION_DAYS), so it is not honoured (it would count from {} on)",
+                rfc3339(*end),
+                rfc3339(end - i64::from(*max_days) * DAY)
+            ),
+            Exemption::NotUnderstood(value) => format!(
+                "the exempt tag's value {} was not understood, so it does not exempt (use `true`, a date such as 2026-12-24, or a date-time such as 2026-12-24T18:00:00Z)",
+                if value.is_empty() {
+                    "(empty)".to_string()
+                } else {
+                    format!("`{value}`")
+                }
+            ),
+        }
+    }
+
+    /// The sentence an alert on the judged cluster carries (`None` when
+    /// there is no exempt tag to speak of).
+    pub fn note(&self) -> Option<String> {
+        let judged = "the cluster is judged like any other";
+        match self {
+            Exemption::None => None,
+            Exemption::Forever | Exemption::Until { .. } => {
+                Some(format!("{}.", capitalised(&self.describe())))
+            }
+            Exemption::Ended { .. } | Exemption::TooFar { .. } | Exemption::NotUnderstood(_) => {
+                Some(format!("{}: {judged}.", capitalised(&self.describe())))
+            }
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The end a value names: a date (the end of that day in UTC) or an RFC
+/// 3339 date-time with `Z` or an offset (seconds required; one without an
+/// offset names no instant and is refused).
+fn parse_end(value: &str) -> Option<i64> {
+    if let Some(day) = parse_date(value) {
+        return Some((day + 1) * DAY);
+    }
+    if value.len() <= 10 {
+        return None;
+    }
+    aws_sdk_eks::primitives::DateTime::from_str(
+        value,
+        aws_sdk_eks::primitives::DateTimeFormat::DateTimeWithOffset,
+    )
+    .ok()
+    .map(|t| t.secs())
+}
+
+/// `YYYY-MM-DD` as days since 1970-01-01.
+fn parse_date(value: &str) -> Option<i64> {
+    let bytes = value.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = &value[range];
+        digits
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| digits.parse().ok())
+            .flatten()
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days_in_month)
+        .contains(&day)
+        .then(|| days_from_civil(year, month, day))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Epoch seconds as an RFC 3339 date-time in UTC (`2026-12-24T18:00:00Z`),
+/// the form alerts show ends in.
+pub fn rfc3339(epoch_seconds: i64) -> String {
+    let (days, seconds) = (epoch_seconds.div_euclid(DAY), epoch_seconds.rem_euclid(DAY));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 /// The settings a revert sends to `UpdateClusterConfig`.
@@ -587,14 +808,229 @@ mod tests {
         );
     }
 
+    /// Epoch seconds of an RFC 3339 time with `Z`, read by the SDK (not by
+    /// the code under test).
+    fn at(text: &str) -> i64 {
+        aws_sdk_eks::primitives::DateTime::from_str(
+            text,
+            aws_sdk_eks::primitives::DateTimeFormat::DateTime,
+        )
+        .unwrap()
+        .secs()
+    }
+
     #[test]
-    fn only_true_exempts() {
-        for value in ["true", "TRUE", " True "] {
-            assert!(exempts(value), "{value}");
+    fn exemption_table() {
+        let now = at("2026-12-01T10:00:00Z");
+        let until = |t: &str| Exemption::Until { end: at(t) };
+        let ended = |t: &str| Exemption::Ended { end: at(t) };
+        let not = |v: &str| Exemption::NotUnderstood(v.to_string());
+        let cases: Vec<(Option<&str>, u32, Exemption)> = vec![
+            (None, 30, Exemption::None),
+            (Some("true"), 30, Exemption::Forever),
+            (Some("TRUE"), 30, Exemption::Forever),
+            (Some(" True "), 30, Exemption::Forever),
+            (Some("true"), 0, Exemption::Forever),
+            (Some("false"), 30, Exemption::None),
+            (Some("FALSE"), 30, Exemption::None),
+            // A date: the end of that day in UTC.
+            (Some("2026-12-24"), 30, until("2026-12-25T00:00:00Z")),
+            (Some(" 2026-12-24 "), 30, until("2026-12-25T00:00:00Z")),
+            (Some("2026-12-01"), 30, until("2026-12-02T00:00:00Z")),
+            (Some("2026-11-30"), 30, ended("2026-12-01T00:00:00Z")),
+            (Some("2028-02-29"), 0, until("2028-03-01T00:00:00Z")),
+            (Some("2000-02-29"), 30, ended("2000-03-01T00:00:00Z")),
+            // A date-time, with Z or an offset.
+            (
+                Some("2026-12-24T18:00:00Z"),
+                30,
+                until("2026-12-24T18:00:00Z"),
+            ),
+            (
+                Some("2026-12-24t18:00:00z"),
+                30,
+                until("2026-12-24T18:00:00Z"),
+            ),
+            (
+                Some("2026-12-24T19:00:00+01:00"),
+                30,
+                until("2026-12-24T18:00:00Z"),
+            ),
+            (
+                Some("2026-12-24T13:30:00-04:30"),
+                30,
+                until("2026-12-24T18:00:00Z"),
+            ),
+            (
+                Some("2026-12-24T18:00:00.750Z"),
+                30,
+                until("2026-12-24T18:00:00Z"),
+            ),
+            // The end itself is no longer exempt.
+            (
+                Some("2026-12-01T10:00:00Z"),
+                30,
+                ended("2026-12-01T10:00:00Z"),
+            ),
+            (
+                Some("2026-12-01T11:00:00+01:00"),
+                30,
+                ended("2026-12-01T10:00:00Z"),
+            ),
+            (
+                Some("2020-01-01T00:00:00Z"),
+                30,
+                ended("2020-01-01T00:00:00Z"),
+            ),
+            // MAX_EXEMPTION_DAYS: exactly that far is honoured, a second more is not.
+            (
+                Some("2026-12-31T10:00:00Z"),
+                30,
+                until("2026-12-31T10:00:00Z"),
+            ),
+            (
+                Some("2026-12-31T10:00:01Z"),
+                30,
+                Exemption::TooFar {
+                    end: at("2026-12-31T10:00:01Z"),
+                    max_days: 30,
+                },
+            ),
+            (
+                Some("2027-06-01"),
+                30,
+                Exemption::TooFar {
+                    end: at("2027-06-02T00:00:00Z"),
+                    max_days: 30,
+                },
+            ),
+            (Some("2027-06-01"), 365, until("2027-06-02T00:00:00Z")),
+            // 0: no limit.
+            (Some("2027-06-01"), 0, until("2027-06-02T00:00:00Z")),
+            (
+                Some("2099-12-31T23:59:59Z"),
+                0,
+                until("2099-12-31T23:59:59Z"),
+            ),
+            (Some("2020-01-01"), 0, ended("2020-01-02T00:00:00Z")),
+            // Anything else exempts nobody.
+            (Some("yes"), 30, not("yes")),
+            (Some("1"), 30, not("1")),
+            (Some("tru"), 30, not("tru")),
+            (Some(""), 30, not("")),
+            (Some("   "), 30, not("")),
+            (Some("2027-02-29"), 30, not("2027-02-29")),
+            (Some("2100-02-29"), 0, not("2100-02-29")),
+            (Some("2026-13-01"), 30, not("2026-13-01")),
+            (Some("2026-12-32"), 30, not("2026-12-32")),
+            (Some("2026-12-00"), 30, not("2026-12-00")),
+            (Some("2026-1-24"), 30, not("2026-1-24")),
+            (Some("24/12/2026"), 30, not("24/12/2026")),
+            (Some("+2026-12-24"), 30, not("+2026-12-24")),
+            // No offset: no instant.
+            (Some("2026-12-24T18:00:00"), 30, not("2026-12-24T18:00:00")),
+            (
+                Some("2026-12-24 18:00:00Z"),
+                30,
+                not("2026-12-24 18:00:00Z"),
+            ),
+            (Some("2026-12-24T18:00Z"), 30, not("2026-12-24T18:00Z")),
+            (
+                Some("2026-12-24T25:00:00Z"),
+                30,
+                not("2026-12-24T25:00:00Z"),
+            ),
+            (Some("2026-12-24Z"), 30, not("2026-12-24Z")),
+            (Some("1798761600"), 30, not("1798761600")),
+        ];
+        for (value, max_days, expected) in cases {
+            let got = exemption(value, now, max_days);
+            assert_eq!(
+                got, expected,
+                "{value:?} with MAX_EXEMPTION_DAYS={max_days}"
+            );
+            assert_eq!(
+                got.is_active(),
+                matches!(expected, Exemption::Forever | Exemption::Until { .. }),
+                "{value:?}"
+            );
         }
-        for value in ["false", "", "yes", "1", "tru"] {
-            assert!(!exempts(value), "{value}");
+    }
+
+    #[test]
+    fn exemptions_say_their_end_or_why_they_do_not_count() {
+        let now = at("2026-12-01T10:00:00Z");
+        let says = |value: &str, max_days: u32| {
+            let e = exemption(Some(value), now, max_days);
+            (e.describe(), e.note().unwrap_or_default(), e.state())
+        };
+        let (clause, note, state) = says("2026-12-24T19:00:00+01:00", 30);
+        assert_eq!(clause, "exempt until 2026-12-24T18:00:00Z");
+        assert_eq!(note, "Exempt until 2026-12-24T18:00:00Z.");
+        assert_eq!(state, "until");
+        assert_eq!(
+            says("2026-12-24", 30).0,
+            "exempt until 2026-12-25T00:00:00Z"
+        );
+        assert_eq!(
+            says("true", 30),
+            (
+                "exempt with no end".into(),
+                "Exempt with no end.".into(),
+                "forever"
+            )
+        );
+        let (_, note, state) = says("2026-11-30T18:00:00Z", 30);
+        assert_eq!(
+            note,
+            "The exemption ended on 2026-11-30T18:00:00Z: the cluster is judged like any other."
+        );
+        assert_eq!(state, "ended");
+        let (clause, note, state) = says("2027-06-01", 30);
+        assert!(
+            clause.contains("2027-06-02T00:00:00Z")
+                && clause.contains("more than 30 days ahead")
+                && clause.contains("MAX_EXEMPTION_DAYS")
+                && clause.contains("not honoured")
+                && clause.contains("from 2027-05-03T00:00:00Z"),
+            "{clause}"
+        );
+        assert!(
+            note.ends_with(": the cluster is judged like any other."),
+            "{note}"
+        );
+        assert_eq!(state, "too-far");
+        let (clause, note, state) = says("yes", 30);
+        assert!(
+            clause.contains("`yes` was not understood") && clause.contains("`true`"),
+            "{clause}"
+        );
+        assert!(note.starts_with("The exempt tag's value `yes`"), "{note}");
+        assert_eq!(state, "not-understood");
+        assert!(says("", 30).0.contains("(empty) was not understood"));
+        assert_eq!(exemption(Some("false"), now, 30).note(), None);
+        assert_eq!(exemption(None, now, 30).state(), "none");
+        assert_eq!(
+            exemption(Some("2026-12-24"), now, 30).end(),
+            Some(at("2026-12-25T00:00:00Z"))
+        );
+        assert_eq!(exemption(Some("true"), now, 30).end(), None);
+    }
+
+    #[test]
+    fn the_calendar_agrees_with_the_sdk() {
+        // Every day from 1900 to 2200, and the formatting of its times.
+        let first = at("1900-01-01T00:00:00Z") / DAY;
+        let last = at("2200-01-01T00:00:00Z") / DAY;
+        for day in first..=last {
+            let (year, month, date) = civil_from_days(day);
+            assert_eq!(days_from_civil(year, month, date), day);
+            let text = rfc3339(day * DAY + 12 * 3600 + 34 * 60 + 56);
+            assert_eq!(at(&text), day * DAY + 45_296, "{text}");
+            assert_eq!(parse_date(&text[..10]), Some(day), "{text} read as a date");
         }
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use eks_endpoint_guard::event::{ApiCall, Origin, Trigger, parse};
+use eks_endpoint_guard::policy::{Exemption, exemption};
 use serde_json::Value;
 
 enum Expect {
@@ -122,6 +123,30 @@ fn expectations() -> Vec<(&'static str, Expect)> {
             Change(ApiCall::TagResource, "prod-eu", None, None),
         ),
         (
+            "tagresource-exempt-until.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
+            "tagresource-exempt-until-date.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
+            "tagresource-exempt-until-offset.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
+            "tagresource-exempt-too-far.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
+            "tagresource-exempt-ended.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
+            "tagresource-exempt-not-understood.json",
+            Change(ApiCall::TagResource, "prod-eu", None, None),
+        ),
+        (
             "untagresource-exempt-removed.json",
             Change(ApiCall::UntagResource, "prod-eu", None, None),
         ),
@@ -229,4 +254,70 @@ fn the_widened_list_and_the_sso_actor_are_read() {
         Some("jane.doe@example.com")
     );
     assert!(change.actor.user_agent.unwrap().contains("Terraform"));
+}
+
+/// Each exempt-tag sample, read as the guard reads it on 2026-12-01T10:00:00Z
+/// with the default `MAX_EXEMPTION_DAYS` (30): its name says what it is.
+#[test]
+fn the_exempt_tag_samples_read_as_their_names_say() {
+    const NOW: i64 = 1_796_119_200;
+    let dec_24_18h = 1_798_135_200;
+    let cases = [
+        (
+            "tagresource-exempt-granted.json",
+            "true",
+            Exemption::Forever,
+        ),
+        (
+            "tagresource-exempt-until.json",
+            "2026-12-24T18:00:00Z",
+            Exemption::Until { end: dec_24_18h },
+        ),
+        (
+            "tagresource-exempt-until-date.json",
+            "2026-12-24",
+            Exemption::Until {
+                end: dec_24_18h + 6 * 3600,
+            },
+        ),
+        (
+            "tagresource-exempt-until-offset.json",
+            "2026-12-24T19:00:00+01:00",
+            Exemption::Until { end: dec_24_18h },
+        ),
+        (
+            "tagresource-exempt-too-far.json",
+            "2099-12-31",
+            Exemption::TooFar {
+                end: 4_102_444_800,
+                max_days: 30,
+            },
+        ),
+        (
+            "tagresource-exempt-ended.json",
+            "2026-11-01T00:00:00Z",
+            Exemption::Ended { end: 1_793_491_200 },
+        ),
+        (
+            "tagresource-exempt-not-understood.json",
+            "yes",
+            Exemption::NotUnderstood("yes".into()),
+        ),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    for (file, value, expected) in cases {
+        let text = std::fs::read_to_string(dir.join(file)).expect(file);
+        let Ok(Trigger::ClusterChange(change)) = parse(&serde_json::from_str(&text).unwrap())
+        else {
+            panic!("{file}: a cluster change")
+        };
+        let edit = change.tag_edit.expect("a tag edit");
+        let set = edit
+            .set
+            .iter()
+            .find(|(k, _)| k == "eks-endpoint-guard/exempt")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(set, Some(value), "{file}");
+        assert_eq!(exemption(set, NOW, 30), expected, "{file}");
+    }
 }

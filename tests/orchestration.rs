@@ -19,9 +19,11 @@ use aws_sdk_eks::types::error::{
 use aws_sdk_eks::types::{Cluster, ClusterStatus, Update, UpdateStatus, VpcConfigResponse};
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use eks_endpoint_guard::clock::epoch_seconds;
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::error::GuardError;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
+use eks_endpoint_guard::policy;
 use serde_json::Value;
 
 const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
@@ -1123,4 +1125,304 @@ async fn an_exemption_removed_from_an_unreadable_cluster_fails_the_invocation() 
     assert_eq!(err.error_type(), "EksError");
     assert!(err.to_string().contains("DescribeCluster"), "{err}");
     assert_eq!(inbox.findings()[0]["outcome"], "exemption-revoked");
+}
+
+// Exemptions that end: the exempt tag's value is `true` or an end.
+
+const EXEMPT_TAG: &str = "eks-endpoint-guard/exempt";
+
+/// RFC 3339 in UTC, `seconds` from now (negative: ago).
+fn from_now(seconds: i64) -> String {
+    policy::rfc3339(epoch_seconds() + seconds)
+}
+
+/// The cluster is ACTIVE, open to the internet, and carries the exempt tag
+/// with `value`.
+fn open_cluster_tagged(value: &str) -> Rule {
+    let value = value.to_string();
+    mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
+        described(cluster(
+            ClusterStatus::Active,
+            true,
+            &["0.0.0.0/0"],
+            &[(EXEMPT_TAG, &value)],
+        ))
+    })
+}
+
+/// An event on a cluster whose exempt tag is `value`: the answer, how many
+/// reverts were sent, and the findings.
+async fn opened_with_exempt_tag(value: &str, extra: &[(&str, &str)]) -> (Value, usize, Vec<Value>) {
+    let describe_update = event_update_finished();
+    let describe_cluster = open_cluster_tagged(value);
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-x"));
+    let (guard, inbox) = guard_with(
+        config(extra),
+        &[&describe_update, &describe_cluster, &revert],
+    );
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+    (answer, revert.num_calls(), inbox.findings())
+}
+
+fn description(finding: &Value) -> &str {
+    finding["action"]["description"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_exemption_until_a_future_end_is_reported_never_changed() {
+    let end = from_now(86_400);
+    let (answer, reverts, findings) = opened_with_exempt_tag(&end, &[]).await;
+
+    assert_eq!(answer["outcome"], "exempt");
+    assert_eq!(reverts, 0);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["outcome"], "exempt");
+    assert_eq!(findings[0]["exemption"]["state"], "until");
+    assert_eq!(findings[0]["exemption"]["end"], end.as_str());
+    assert!(
+        description(&findings[0]).ends_with(&format!("Exempt until {end}.")),
+        "{}",
+        description(&findings[0])
+    );
+}
+
+#[tokio::test]
+async fn an_ended_exemption_is_reverted_and_the_alert_says_it_ended() {
+    let end = from_now(-3600);
+    let (answer, reverts, findings) = opened_with_exempt_tag(&end, &[]).await;
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(reverts, 1);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["outcome"], "reverted");
+    assert_eq!(findings[0]["exemption"]["state"], "ended");
+    assert_eq!(findings[0]["exemption"]["value"], end.as_str());
+    assert!(
+        description(&findings[0]).contains(&format!(
+            "The exemption ended on {end}: the cluster is judged like any other."
+        )),
+        "{}",
+        description(&findings[0])
+    );
+}
+
+#[tokio::test]
+async fn an_end_too_far_ahead_is_reverted_and_the_alert_says_why() {
+    let (answer, reverts, findings) = opened_with_exempt_tag("2099-12-31", &[]).await;
+
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(reverts, 1);
+    assert_eq!(findings[0]["exemption"]["state"], "too-far");
+    assert_eq!(findings[0]["exemption"]["end"], "2100-01-01T00:00:00Z");
+    let said = description(&findings[0]);
+    assert!(
+        said.contains("2100-01-01T00:00:00Z is more than 30 days ahead (MAX_EXEMPTION_DAYS)")
+            && said.contains("not honoured"),
+        "{said}"
+    );
+
+    // Without a limit the same end exempts.
+    let (answer, reverts, _) =
+        opened_with_exempt_tag("2099-12-31", &[("MAX_EXEMPTION_DAYS", "0")]).await;
+    assert_eq!(answer["outcome"], "exempt");
+    assert_eq!(reverts, 0);
+    // A tighter limit refuses a nearer end.
+    let (answer, reverts, findings) =
+        opened_with_exempt_tag(&from_now(3 * 86_400), &[("MAX_EXEMPTION_DAYS", "2")]).await;
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(reverts, 1);
+    assert!(description(&findings[0]).contains("more than 2 days ahead"));
+}
+
+#[tokio::test]
+async fn a_value_not_understood_is_reverted_and_the_alert_says_so() {
+    for value in ["yes", "1", "2026-12-24T18:00:00"] {
+        let (answer, reverts, findings) = opened_with_exempt_tag(value, &[]).await;
+
+        assert_eq!(answer["outcome"], "reverted", "{value}");
+        assert_eq!(reverts, 1, "{value}");
+        assert_eq!(findings[0]["exemption"]["state"], "not-understood");
+        let said = description(&findings[0]);
+        assert!(
+            said.contains(&format!(
+                "The exempt tag's value `{value}` was not understood"
+            )),
+            "{said}"
+        );
+    }
+    // `false` is no exemption and needs no sentence.
+    let (answer, reverts, findings) = opened_with_exempt_tag("false", &[]).await;
+    assert_eq!(answer["outcome"], "reverted");
+    assert_eq!(reverts, 1);
+    assert_eq!(findings[0]["exemption"]["state"], "none");
+    assert!(!description(&findings[0]).contains("xempt"));
+}
+
+/// The tamper alert for `TagResource` states the end it read, in the
+/// description, the finding and the email; nothing is judged or changed.
+#[tokio::test]
+async fn the_tamper_alert_states_the_end_it_read() {
+    let end = from_now(2 * 86_400);
+    let event = include_str!("../events/tagresource-exempt-until.json")
+        .replace("2026-12-24T18:00:00Z", &end);
+    let describe_cluster = open_cluster_tagged(&end);
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &revert]);
+
+    let answer = run(&guard, &event, Duration::from_secs(10)).await.unwrap();
+
+    assert_eq!(answer["outcome"], "exemption-granted");
+    assert_eq!(revert.num_calls(), 0);
+    let findings = inbox.findings();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["exemption"]["state"], "until");
+    assert_eq!(findings[0]["exemption"]["end"], end.as_str());
+    assert!(
+        description(&findings[0]).contains(&format!(
+            "exempt tag {EXEMPT_TAG}={end} put on the cluster: exempt until {end}"
+        )),
+        "{}",
+        description(&findings[0])
+    );
+    let (subject, message) = inbox.0.lock().unwrap()[0].clone();
+    assert!(subject.contains("Exemption GRANTED"), "{subject}");
+    let views: Value = serde_json::from_str(&message).unwrap();
+    assert!(views["email"].as_str().unwrap().contains(&format!(
+        "Exemption:    {EXEMPT_TAG}={end}: exempt until {end}"
+    )));
+}
+
+/// A tag put on with an end already past, too far ahead, or a value not
+/// understood: the tamper alert says why it does not count, then the cluster
+/// is judged and reverted, and that alert says why too.
+#[tokio::test]
+async fn a_tag_that_does_not_exempt_is_alerted_then_the_cluster_reverted() {
+    let cases = [
+        (
+            "tagresource-exempt-too-far.json",
+            include_str!("../events/tagresource-exempt-too-far.json"),
+            "2099-12-31",
+            "is more than 30 days ahead",
+            "too-far",
+        ),
+        (
+            "tagresource-exempt-ended.json",
+            include_str!("../events/tagresource-exempt-ended.json"),
+            "2026-11-01T00:00:00Z",
+            "2026-11-01T00:00:00Z has already passed",
+            "ended",
+        ),
+        (
+            "tagresource-exempt-not-understood.json",
+            include_str!("../events/tagresource-exempt-not-understood.json"),
+            "yes",
+            "`yes` was not understood",
+            "not-understood",
+        ),
+    ];
+    for (file, event, value, why, state) in cases {
+        let describe_cluster = open_cluster_tagged(value);
+        let list_updates = mock!(aws_sdk_eks::Client::list_updates)
+            .then_output(|| ListUpdatesOutput::builder().build());
+        let revert =
+            mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-8"));
+        let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
+
+        let answer = run(&guard, event, Duration::from_secs(10)).await.unwrap();
+
+        assert_eq!(answer["outcome"], "exemption-revoked", "{file}");
+        assert_eq!(answer["then"], "reverted", "{file}");
+        assert_eq!(revert.num_calls(), 1, "{file}");
+        let findings = inbox.findings();
+        let outcomes: Vec<&Value> = findings.iter().map(|f| &f["outcome"]).collect();
+        assert_eq!(outcomes, ["exemption-revoked", "reverted"], "{file}");
+        assert!(
+            description(&findings[0]).contains("but it does not exempt")
+                && description(&findings[0]).contains(why),
+            "{file}: {}",
+            description(&findings[0])
+        );
+        assert!(
+            inbox.0.lock().unwrap()[0]
+                .0
+                .contains("Exemption NOT honoured"),
+            "{file}"
+        );
+        assert_eq!(findings[1]["exemption"]["state"], state, "{file}");
+        assert!(
+            description(&findings[1]).contains("the cluster is judged like any other"),
+            "{file}: {}",
+            description(&findings[1])
+        );
+    }
+}
+
+/// The sweep's payload (`events/scheduled-sweep.json`) over two open
+/// clusters: the one whose exemption ended is reverted and alerted, saying
+/// so; the one still exempt is left alone without an alert.
+#[tokio::test]
+async fn the_sweep_reverts_a_cluster_whose_exemption_ended() {
+    let ended = from_now(-60);
+    let still = from_now(86_400);
+    let list_clusters = mock!(aws_sdk_eks::Client::list_clusters).then_output(|| {
+        aws_sdk_eks::operation::list_clusters::ListClustersOutput::builder()
+            .clusters("prod-eu")
+            .clusters("still-exempt")
+            .build()
+    });
+    let describe_cluster = {
+        let (ended, still) = (ended.clone(), still.clone());
+        mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |r| {
+            let name = r.name().unwrap_or_default();
+            let value = if name == "prod-eu" { &ended } else { &still };
+            let mut c = cluster(
+                ClusterStatus::Active,
+                true,
+                &["0.0.0.0/0"],
+                &[(EXEMPT_TAG, value)],
+            );
+            c.name = Some(name.to_string());
+            c.arn = Some(format!("arn:aws:eks:eu-west-1:111122223333:cluster/{name}"));
+            described(c)
+        })
+    };
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
+        .then_output(|| ListUpdatesOutput::builder().build());
+    let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
+        .match_requests(|r| r.name() == Some("prod-eu"))
+        .then_output(|| started("revert-sweep"));
+    let (guard, inbox) = guard_with(
+        config(&[]),
+        &[&list_clusters, &describe_cluster, &list_updates, &revert],
+    );
+
+    let answer = run(
+        &guard,
+        include_str!("../events/scheduled-sweep.json"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(answer["outcome"], "swept", "{answer}");
+    assert_eq!(answer["sweep"]["seen"], 2);
+    assert_eq!(answer["sweep"]["reverted"], 1, "{answer}");
+    assert_eq!(answer["sweep"]["exempt"], 1, "{answer}");
+    assert_eq!(revert.num_calls(), 1);
+    let findings = inbox.findings();
+    assert_eq!(findings.len(), 1, "the exempt cluster is not alerted");
+    assert_eq!(findings[0]["cluster"]["name"], "prod-eu");
+    assert_eq!(findings[0]["outcome"], "reverted");
+    assert_eq!(findings[0]["trigger"]["source"], "sweep");
+    assert_eq!(findings[0]["exemption"]["state"], "ended");
+    assert!(
+        description(&findings[0]).contains(&format!("The exemption ended on {ended}")),
+        "{}",
+        description(&findings[0])
+    );
 }

@@ -1,13 +1,18 @@
 //! The exempt tag put on or taken off a cluster: never quiet.
 //!
 //! Granting an exemption is the quiet way around the guard, so the alert
-//! names who did it and what the cluster's endpoint is right now; when the
-//! exemption ends, the cluster is judged like any other.
+//! names who did it, the end it read (or why the value does not exempt:
+//! an end already past or too far ahead, a value not understood) and what
+//! the cluster's endpoint is right now. When the tag no longer exempts, the
+//! cluster is judged at once; an exemption with an end is not told again
+//! when it ends: the next event or sweep judges the cluster like any other,
+//! and its alert says that the exemption ended.
 
 use tracing::{info, warn};
 
 use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert;
+use crate::clock::epoch_seconds;
 use crate::eks::{AccountRef, Eks};
 use crate::error::GuardError;
 use crate::event::{ClusterChange, TagEdit};
@@ -35,7 +40,12 @@ impl Guard {
             info!(cluster = name, action = "ignored", reason = %reason, "decision");
             return Ok(Answer::new(Outcome::Ignored, Some(name), reason));
         }
-        let granted = set_to.filter(|value| policy::exempts(value));
+        let set = set_to.map(|value| {
+            let exemption =
+                policy::exemption(Some(value), epoch_seconds(), self.config.max_exemption_days);
+            (value, exemption)
+        });
+        let granted = set.as_ref().is_some_and(|(_, e)| e.is_active());
         // Read without waiting: the alert must not wait on a busy cluster.
         let read = eks.describe(name).await;
         if let Err(failure) = &read {
@@ -52,7 +62,7 @@ impl Guard {
             change,
             &arn,
             key,
-            granted,
+            set.as_ref().map(|(value, exemption)| (*value, exemption)),
             state
                 .zip(verdict.as_ref())
                 .map(|(s, v)| (s.status.as_str(), &s.access, v)),
@@ -69,9 +79,9 @@ impl Guard {
             )
         };
         match (read, granted) {
-            (Ok(Some(_)), None) => {}
+            (Ok(Some(_)), false) => {}
             // No longer exempt but unreadable: fail, so Lambda's retry judges it.
-            (Err(failure), None) => {
+            (Err(failure), false) => {
                 return Err(GuardError::Eks {
                     operation: "DescribeCluster",
                     cluster: name.to_string(),

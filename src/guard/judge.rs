@@ -23,8 +23,8 @@ use tracing::warn;
 use super::backoff::Backoff;
 use super::token::{Cause, revert_token};
 use super::{Answer, Deadline, Guard, Invocation, log_decision};
-use crate::alert::{self, Acted, FailedRevert, Judged};
-use crate::clock::seconds_since;
+use crate::alert::{self, Acted, ExemptionRef, FailedRevert, Judged};
+use crate::clock::{epoch_seconds, seconds_since};
 use crate::eks::{
     AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
     describe_update_errors,
@@ -76,7 +76,7 @@ impl Guard {
                 let reason = format!("the cluster is {}: nothing to revert", state.status);
                 return Ok(gone(change, &reason));
             }
-            let (action, verdict) = self.decide_on(change, &state);
+            let (action, verdict, exemption) = self.decide_on(change, &state);
             let (action, acted) = match action {
                 Action::Revert(fix) => {
                     if !deadline.allows(self.config.time_to_revert()) {
@@ -123,6 +123,7 @@ impl Guard {
                 found: Some(&state.access),
                 verdict: &verdict,
                 action: &action,
+                exemption: exemption.as_ref(),
             };
             // A hand-off that finds its own earlier revert running told
             // people when that revert started: it only follows it.
@@ -229,23 +230,26 @@ impl Guard {
         }
     }
 
-    /// The pure decision on the cluster's real settings.
+    /// The pure decision on the cluster's real settings, and the exempt tag
+    /// as read (for the alert: an exemption that ended or does not count is
+    /// no exemption, and the alert says why).
     pub(super) fn decide_on(
         &self,
         change: &ClusterChange,
         state: &ClusterState,
-    ) -> (Action, Verdict) {
-        let exempt = state
-            .tags
-            .get(&self.config.exempt_tag_key)
-            .is_some_and(|value| policy::exempts(value));
-        decide(
+    ) -> (Action, Verdict, Option<ExemptionRef>) {
+        let key = self.config.exempt_tag_key.as_str();
+        let value = state.tags.get(key).map(String::as_str);
+        let exemption = policy::exemption(value, epoch_seconds(), self.config.max_exemption_days);
+        let (action, verdict) = decide(
             &self.config.policy,
             self.config.mode,
-            exempt,
+            exemption.is_active(),
             change.requested.as_ref(),
             &state.access,
-        )
+        );
+        let read = value.map(|value| ExemptionRef::new(key, value, &exemption));
+        (action, verdict, read)
     }
 
     /// Sends `fix` under the cause's token. A token EKS knows answers with

@@ -227,11 +227,13 @@ impl Guard {
         if !state.is_active() {
             return Err(busy(format!("the cluster is {}", state.status)));
         }
-        let (action, verdict) = self.decide_on(change, &state);
+        let (action, verdict, exemption) = self.decide_on(change, &state);
         let mut acted = Acted::default();
         match &action {
             Action::Nothing => return Ok(Answer::new(Outcome::Compliant, Some(name), "complies")),
-            // An exemption is alerted when it is granted (tag events), not every hour.
+            // An exemption is alerted when it is granted (tag events), not every
+            // hour. One that ended or does not count is no exemption: decided
+            // like any other, and the alert says why.
             Action::Exempt(_) => return Ok(Answer::new(Outcome::Exempt, Some(name), "exempt")),
             Action::Revert(fix) => {
                 // The revert, its check and the alert.
@@ -269,6 +271,7 @@ impl Guard {
                 found: Some(&state.access),
                 verdict: &verdict,
                 action: &action,
+                exemption: exemption.as_ref(),
             },
             self.config.mode,
             &acted,
