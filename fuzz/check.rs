@@ -78,6 +78,7 @@ pub fn decision_path(data: &[u8]) {
                         found: Some(found),
                         verdict: &verdict,
                         action: &action,
+                        stack: Some("a-stack"),
                     },
                     mode,
                     &Acted {

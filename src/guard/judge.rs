@@ -33,6 +33,7 @@ use crate::error::GuardError;
 use crate::event::{ClusterChange, Origin};
 use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointFix, Mode, Verdict, decide, evaluate};
+use crate::tool;
 
 /// How many spent tokens (an earlier revert of the same cause that failed,
 /// or no longer holds) the guard steps over before giving up.
@@ -123,6 +124,7 @@ impl Guard {
                 found: Some(&state.access),
                 verdict: &verdict,
                 action: &action,
+                stack: tool::cloudformation_stack(&state.tags),
             };
             let mut answer = self.tell(change, judged, &acted).await?;
             if let Some(update_id) = &acted.update_id {

@@ -22,6 +22,7 @@ use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
 use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, Policy, evaluate};
+use crate::tool;
 
 /// The sweep's tally, logged in one line and returned in the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -227,6 +228,7 @@ impl Guard {
                 found: Some(&state.access),
                 verdict: &verdict,
                 action: &action,
+                stack: tool::cloudformation_stack(&state.tags),
             },
             self.config.mode,
             &acted,
