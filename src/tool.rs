@@ -11,7 +11,7 @@
 //!
 //! | # | tool | pattern | where it was seen |
 //! |---|---|---|---|
-//! | 1 | CloudFormation | `invokedBy`, `sourceIPAddress` or `userAgent` is `cloudformation.amazonaws.com` | the shape of every call CloudFormation makes on a stack's behalf (CloudTrail user guide, "userIdentity element", `invokedBy`); the full EKS record is a guess built on it |
+//! | 1 | CloudFormation | `invokedBy`, `userAgent` or `sourceIPAddress` is `cloudformation.amazonaws.com` | the shape of the calls CloudFormation makes for a stack, as the issue behind this module gives it (CloudTrail documents `invokedBy` as the service that made the call); the sample's identity, the stack's service role with session `AWSCloudFormation`, is a guess |
 //! | 2 | AWS CDK (`aws-eks` `Cluster`) | session name starts `AWSCDK.EKSCluster.` | aws/aws-cdk `packages/@aws-cdk/custom-resource-handlers/lib/aws-eks/cluster-resource-handler/common.ts` (`RoleSessionName: AWSCDK.EKSCluster.${requestType}.${requestId}`); the role ARN shape in a public README (`…-L2ClusterCreationRoleFCDE87E9-…/AWSCDK.EKSCluster.Create.…`). The cluster custom resource calls EKS from a Lambda with the JS SDK, not through CloudFormation |
 //! | 3 | ACK (AWS Controllers for Kubernetes) | `aws-controllers-k8s/` (runtime on aws-sdk-go-v2) or `aws-controller-k8s/` (older runtime), e.g. `aws-controllers-k8s/eks.services.k8s.aws-v1.6.0 (GitCommit/…; BuildDate/…; CRDKind/Cluster; CRDVersion/v1alpha1)` | aws-controllers-k8s/runtime `pkg/runtime/config.go` and `config_test.go` (`formatUserAgent`), older `pkg/runtime/session.go` |
 //! | 4 | Crossplane | `crossplane` anywhere: `crossplane-provider-aws-upbound/` after the Terraform agent (Upbound/upjet), `crossplane-provider-jet-aws/` (Terrajet), `crossplane-provider-aws/` after `aws-sdk-go-v2` (community provider) | crossplane-contrib/provider-upjet-aws#160, crossplane-contrib/provider-jet-aws#180, crossplane-contrib/provider-aws#1243 (CloudTrail records quoted there). Before the Terraform rule: upjet providers embed the Terraform provider and its agent |
@@ -211,8 +211,14 @@ pub fn identify(actor: &Actor) -> Identified {
     if is_cloudformation(&actor.invoked_by) {
         return found(Tool::CloudFormation, format!("invokedBy {CLOUDFORMATION}"));
     }
-    if is_cloudformation(&actor.source_ip) || is_cloudformation(&actor.user_agent) {
+    if is_cloudformation(&actor.user_agent) {
         return found(Tool::CloudFormation, format!("user agent {CLOUDFORMATION}"));
+    }
+    if is_cloudformation(&actor.source_ip) {
+        return found(
+            Tool::CloudFormation,
+            format!("sourceIPAddress {CLOUDFORMATION}"),
+        );
     }
     if let Some(session) = actor
         .session_name
@@ -946,6 +952,15 @@ mod tests {
         assert_eq!(
             tool_of("cloudformation.amazonaws.com"),
             Tool::CloudFormation
+        );
+        let from_the_service = Actor {
+            source_ip: Some("cloudformation.amazonaws.com".into()),
+            user_agent: Some("aws-internal/3".into()),
+            ..Actor::default()
+        };
+        assert_eq!(
+            identify(&from_the_service).evidence,
+            "sourceIPAddress cloudformation.amazonaws.com"
         );
 
         let cdk = Actor {
