@@ -99,6 +99,7 @@ pub fn decision_path(data: &[u8]) {
                         verdict: &verdict,
                         action: &action,
                         exemption: tag,
+                        stack: Some("a-stack"),
                     },
                     mode,
                     &Acted {

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::eks::{AccountRef, UpdateError, describe_update_errors};
-use crate::event::{Actor, ClusterChange};
+use crate::event::{Actor, ClusterChange, Origin};
 use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointAccess, Exemption, Mode, Verdict};
+use crate::tool::{self, Advice, IacAdvice, Remedy, ToolRef};
 
 pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
 /// SNS refuses subjects longer than this.
@@ -36,7 +37,7 @@ pub struct Finding {
     pub summary: String,
     pub cluster: ClusterRef,
     pub trigger: TriggerRef,
-    pub actor: Actor,
+    pub actor: FindingActor,
     /// What the call asked for (`null` when it did not touch the endpoint,
     /// or when the record's settings could not be read).
     pub requested: Option<EndpointAccess>,
@@ -51,6 +52,16 @@ pub struct Finding {
     pub violation: Option<Violation>,
     /// What the guard did or would do.
     pub action: ActionTaken,
+    /// Where the endpoint settings live in code (the tool that made the
+    /// change, the CloudFormation stack that manages the cluster), what to
+    /// set there, and what happens unless it is set: empty when no code is
+    /// known to hold them.
+    #[serde(default)]
+    pub iac: Vec<IacAdvice>,
+    /// What people do next, most pressing first (the Chatbot card's
+    /// `nextSteps`, the email's `Next:`).
+    #[serde(default)]
+    pub next_steps: Vec<String>,
     pub links: Links,
     /// The exempt tag as the guard read it (absent when the cluster has none,
     /// and when the tag was taken off).
@@ -90,6 +101,29 @@ impl ExemptionRef {
     /// The tag was set to a value meant to exempt, and it does not.
     fn is_refused(&self) -> bool {
         matches!(self.state.as_str(), "ended" | "too-far" | "not-understood")
+    }
+}
+
+/// Who made the call, with every field of [`Actor`] (flattened: the JSON
+/// keeps `actor.principalArn` and the rest where they were), and the tool
+/// they used. It derefs to the [`Actor`], so `finding.actor.principal_arn`
+/// reads as it did before the tool was added.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingActor {
+    #[serde(flatten)]
+    pub who: Actor,
+    /// The tool behind the call (see [`tool::identify`]); `null` for the
+    /// sweep, which has no call record.
+    #[serde(default)]
+    pub tool: Option<ToolRef>,
+}
+
+impl std::ops::Deref for FindingActor {
+    type Target = Actor;
+
+    fn deref(&self) -> &Actor {
+        &self.who
     }
 }
 
@@ -182,6 +216,10 @@ pub struct Judged<'a> {
     pub action: &'a Action,
     /// The exempt tag as read from the cluster (`None`: it has none).
     pub exemption: Option<&'a ExemptionRef>,
+    /// The CloudFormation stack that manages the cluster (its
+    /// `aws:cloudformation:stack-name` tag, see [`tool::cloudformation_stack`]):
+    /// a revert makes that stack drift.
+    pub stack: Option<&'a str>,
 }
 
 /// The cluster's ARN: as EKS or the record gave it, else built in the
@@ -309,6 +347,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         verdict,
         action,
         exemption,
+        stack,
     } = judged;
     let violation = match verdict {
         Verdict::Violation {
@@ -335,6 +374,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
     }
     let region = change.region.as_str();
     let domain = AccountRef::from_arn(cluster_arn).and_then(|a| console_domain(&a.partition));
+    let Advice { iac, next_steps } = advice(change, outcome, &Remedy::of(action), stack);
     Finding {
         schema: FINDING_SCHEMA.to_string(),
         outcome,
@@ -353,12 +393,17 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             event_id: change.event_id.clone(),
             event_time: change.event_time.clone(),
         },
-        actor: change.actor.clone(),
+        actor: FindingActor {
+            who: change.actor.clone(),
+            tool: identified(change).as_ref().map(ToolRef::from),
+        },
         requested: change.requested.clone(),
         requested_unreadable: change.requested_unreadable.clone(),
         found: found.cloned(),
         violation,
         action: action_taken,
+        iac,
+        next_steps,
         links: Links {
             cluster_console: domain.map(|domain| {
                 format!(
@@ -372,6 +417,33 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         },
         exemption: exemption.cloned(),
     }
+}
+
+/// The tool behind the change; `None` for the sweep, which has no record.
+fn identified(change: &ClusterChange) -> Option<tool::Identified> {
+    match change.origin {
+        Origin::CloudTrail(_) => Some(tool::identify(&change.actor)),
+        Origin::Sweep => None,
+    }
+}
+
+/// Where the settings live in code and what comes next, for this outcome.
+fn advice(
+    change: &ClusterChange,
+    outcome: Outcome,
+    remedy: &Remedy,
+    stack: Option<&str>,
+) -> Advice {
+    tool::advise(outcome, identified(change).as_ref(), remedy, stack)
+}
+
+/// Sets a finding's outcome (and what follows from it) after the fact.
+fn retell(finding: &mut Finding, change: &ClusterChange, outcome: Outcome) {
+    finding.outcome = outcome;
+    finding.summary = summary(outcome, &change.cluster_name);
+    let Advice { iac, next_steps } = advice(change, outcome, &Remedy::Either, None);
+    finding.iac = iac;
+    finding.next_steps = next_steps;
 }
 
 /// The finding for an exempt tag put on or taken off a cluster.
@@ -440,19 +512,18 @@ pub fn exemption_finding(
             verdict,
             action: &Action::Nothing,
             exemption: exemption.as_ref(),
+            stack: None,
         },
         mode,
         &Acted::default(),
     );
-    finding.outcome = outcome;
-    finding.summary = if exemption.as_ref().is_some_and(ExemptionRef::is_refused) {
-        format!(
+    retell(&mut finding, change, outcome);
+    if exemption.as_ref().is_some_and(ExemptionRef::is_refused) {
+        finding.summary = format!(
             "Guard exemption on {} NOT honoured: the guard enforces the policy",
             change.cluster_name
-        )
-    } else {
-        summary(outcome, &change.cluster_name)
-    };
+        );
+    }
     finding.action = taken(description);
     finding
 }
@@ -475,12 +546,12 @@ pub fn not_handled_finding(
             verdict: &Verdict::Compliant,
             action: &Action::Nothing,
             exemption: None,
+            stack: None,
         },
         mode,
         &Acted::default(),
     );
-    finding.outcome = Outcome::NotHandled;
-    finding.summary = summary(Outcome::NotHandled, &change.cluster_name);
+    retell(&mut finding, change, Outcome::NotHandled);
     finding.action = taken(format!(
         "NOT HANDLED: {why}. The guard did not read or change any cluster; check this one by hand."
     ));
@@ -595,6 +666,14 @@ fn describe_found(found: Option<&EndpointAccess>) -> String {
         .unwrap_or_else(|| "unknown (the cluster could not be read)".to_string())
 }
 
+/// The tool and what named it, or why none is known.
+fn describe_tool(finding: &Finding) -> String {
+    match &finding.actor.tool {
+        Some(tool) => format!("{} ({})", tool.name, tool.evidence),
+        None => "unknown (found by the sweep: no call record)".to_string(),
+    }
+}
+
 fn who(actor: &Actor) -> String {
     let principal = actor
         .principal_arn
@@ -647,6 +726,7 @@ pub fn email_text(finding: &Finding) -> String {
             "User agent:   {}",
             finding.actor.user_agent.as_deref().unwrap_or(unknown)
         ),
+        format!("Tool:         {}", describe_tool(finding)),
         format!(
             "Event id:     {}",
             finding.trigger.event_id.as_deref().unwrap_or(unknown)
@@ -659,6 +739,13 @@ pub fn email_text(finding: &Finding) -> String {
         lines.push(format!("After fix:    {}", describe_access(resulting)));
     }
     lines.push(String::new());
+    for (i, step) in finding.next_steps.iter().enumerate() {
+        let label = if i == 0 { "Next:" } else { "" };
+        lines.push(format!("{label:<14}{step}"));
+    }
+    if !finding.next_steps.is_empty() {
+        lines.push(String::new());
+    }
     if let Some(link) = &finding.links.cluster_console {
         lines.push(format!("Cluster:      {link}"));
     }
@@ -692,11 +779,12 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
         _ => ":information_source:",
     };
     let mut description = format!(
-        "*{}*\n{}\n*Who:* {} from {}\n*Requested:* {}\n*Found:* {}",
+        "*{}*\n{}\n*Who:* {} from {}\n*Tool:* {}\n*Requested:* {}\n*Found:* {}",
         finding.action.description,
         why(finding),
         who(&finding.actor),
         finding.actor.source_ip.as_deref().unwrap_or("unknown"),
+        describe_tool(finding),
         describe_requested(finding),
         describe_found(finding.found.as_ref()),
     );
@@ -725,10 +813,7 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
             "textType": "client-markdown",
             "title": format!("{emoji} {}", finding.summary),
             "description": description,
-            "nextSteps": [
-                "Confirm with the person named whether the change was intended.",
-                "If the endpoint must be public, add the caller's range to ALLOWED_PUBLIC_CIDRS instead of reopening it."
-            ]
+            "nextSteps": finding.next_steps,
         },
         "metadata": {
             "threadId": format!("eks-endpoint-guard/{}/{}", finding.cluster.account, finding.cluster.name),
@@ -764,6 +849,14 @@ pub fn attributes(finding: &Finding) -> Vec<(&'static str, String)> {
         ("account", finding.cluster.account.clone()),
         ("region", finding.cluster.region.clone()),
         ("cluster", finding.cluster.name.clone()),
+        (
+            "tool",
+            finding
+                .actor
+                .tool
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |t| t.id.clone()),
+        ),
         (
             "mode",
             match finding.mode {
@@ -886,6 +979,7 @@ mod tests {
                 verdict: &verdict,
                 action: &action,
                 exemption: None,
+                stack: None,
             },
             Mode::Enforce,
             acted,
@@ -1105,6 +1199,7 @@ mod tests {
                 verdict: &verdict,
                 action: &action,
                 exemption: None,
+                stack: None,
             },
             Mode::Enforce,
             &revert_started(),
@@ -1153,6 +1248,7 @@ mod tests {
                 found: Some(&open()),
                 verdict: &verdict,
                 action: &action,
+                stack: None,
                 exemption: Some(&tag),
             },
             Mode::Enforce,
@@ -1221,6 +1317,7 @@ mod tests {
                 found: Some(&open()),
                 verdict: &verdict,
                 action: &action,
+                stack: None,
                 exemption: Some(&tag),
             },
             Mode::Enforce,
@@ -1346,5 +1443,314 @@ mod tests {
         let f = acted_on("prod-eu", ARN, &acted);
         assert_eq!(f.outcome, Outcome::Reverted);
         assert!(f.action.description.ends_with("update u-0) ended Failed."));
+    }
+
+    const TERRAFORM: &str = "APN/1.0 HashiCorp/1.0 Terraform/1.9.8 (+https://www.terraform.io) terraform-provider-aws/5.80.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.32.6";
+    const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36";
+
+    fn change_by(user_agent: &str) -> ClusterChange {
+        let mut c = change("prod-eu");
+        c.actor.user_agent = Some(user_agent.to_string());
+        c
+    }
+
+    /// The finding of each alert kind, for a change made with `user_agent`
+    /// to a cluster that `stack` manages.
+    fn every_kind(user_agent: &str, stack: Option<&str>) -> Vec<Finding> {
+        let c = change_by(user_agent);
+        let found = open();
+        let policy = Policy::default();
+        let decided = |mode, exempt| decide(&policy, mode, exempt, Some(&found), &found);
+        let judged = |(action, verdict): &(Action, Verdict), acted: &Acted, mode| {
+            finding(
+                &c,
+                Judged {
+                    cluster_arn: ARN,
+                    status: "ACTIVE",
+                    found: Some(&found),
+                    verdict,
+                    action,
+                    stack,
+                    exemption: None,
+                },
+                mode,
+                acted,
+            )
+        };
+        let enforce = decided(Mode::Enforce, false);
+        let failed = Acted {
+            failed: Some(FailedRevert {
+                update_id: "rev-9".into(),
+                status: "Failed".into(),
+                errors: Vec::new(),
+            }),
+            ..revert_started()
+        };
+        let compliant = (Action::AlreadyCompliant, Verdict::Compliant);
+        let state = Some(("ACTIVE", &found, &enforce.1));
+        vec![
+            judged(&enforce, &revert_started(), Mode::Enforce),
+            judged(&enforce, &failed, Mode::Enforce),
+            judged(
+                &decided(Mode::Report, false),
+                &Acted::default(),
+                Mode::Report,
+            ),
+            judged(
+                &decided(Mode::Enforce, true),
+                &Acted::default(),
+                Mode::Enforce,
+            ),
+            judged(&compliant, &Acted::default(), Mode::Enforce),
+            exemption_finding(
+                &c,
+                ARN,
+                "eks-endpoint-guard/exempt",
+                Some(("true", &Exemption::Forever)),
+                state,
+                Mode::Enforce,
+            ),
+            exemption_finding(
+                &c,
+                ARN,
+                "eks-endpoint-guard/exempt",
+                None,
+                state,
+                Mode::Enforce,
+            ),
+            not_handled_finding(&c, ARN, "region eu-west-1 is not guarded", Mode::Enforce),
+        ]
+    }
+
+    fn chat_text(f: &Finding) -> (String, Vec<String>) {
+        let chat = chatbot_notification(f);
+        let steps = chat["content"]["nextSteps"]
+            .as_array()
+            .expect("nextSteps is a list")
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        (
+            chat["content"]["description"].as_str().unwrap().to_string(),
+            steps,
+        )
+    }
+
+    #[test]
+    fn every_view_of_every_alert_kind_shows_the_tool_and_what_comes_next() {
+        let findings = every_kind(TERRAFORM, None);
+        let outcomes: Vec<Outcome> = findings.iter().map(|f| f.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Reverted,
+                Outcome::RevertFailed,
+                Outcome::WouldRevert,
+                Outcome::Exempt,
+                Outcome::AlreadyCompliant,
+                Outcome::ExemptionGranted,
+                Outcome::ExemptionRevoked,
+                Outcome::NotHandled,
+            ]
+        );
+        for f in &findings {
+            let kind = f.outcome;
+            assert!(!f.next_steps.is_empty(), "{kind}: no next step");
+            let email = email_text(f);
+            assert!(
+                email.contains("Tool:         Terraform"),
+                "{kind}:\n{email}"
+            );
+            assert!(
+                email.contains(&format!("Next:         {}", f.next_steps[0])),
+                "{kind}:\n{email}"
+            );
+            for step in &f.next_steps {
+                assert!(email.contains(step.as_str()), "{kind}: email lacks {step}");
+            }
+            let (description, steps) = chat_text(f);
+            assert!(
+                description.contains("*Tool:* Terraform"),
+                "{kind}: {description}"
+            );
+            assert_eq!(
+                steps, f.next_steps,
+                "{kind}: the card's steps are the finding's"
+            );
+            let machine = serde_json::to_value(f).unwrap();
+            assert_eq!(machine["actor"]["tool"]["id"], "terraform", "{kind}");
+            assert_eq!(machine["actor"]["tool"]["infrastructureAsCode"], true);
+            assert_eq!(
+                machine["nextSteps"].as_array().unwrap().len(),
+                f.next_steps.len()
+            );
+            assert!(
+                attributes(f).contains(&("tool", "terraform".to_string())),
+                "{kind}"
+            );
+            // The code is named wherever the endpoint's settings are at stake.
+            let names_the_code = matches!(
+                kind,
+                Outcome::Reverted
+                    | Outcome::RevertFailed
+                    | Outcome::WouldRevert
+                    | Outcome::AlreadyCompliant
+                    | Outcome::NotHandled
+            );
+            assert_eq!(!f.iac.is_empty(), names_the_code, "{kind}: {:?}", f.iac);
+            if names_the_code {
+                assert_eq!(machine["iac"][0]["tool"], "terraform");
+                assert_eq!(machine["iac"][0]["resource"], "aws_eks_cluster");
+                assert!(
+                    email.contains("vpc_config.endpoint_public_access = false"),
+                    "{kind}:\n{email}"
+                );
+                assert!(
+                    steps
+                        .iter()
+                        .any(|s| s.contains("vpc_config.endpoint_public_access"))
+                );
+            }
+        }
+        // A revert is undone by the next apply unless the code changes.
+        assert!(findings[0].next_steps[0].contains("next `terraform apply`"));
+        assert!(findings[0].next_steps[0].contains("unless the code changes"));
+        // A failed revert says first that the endpoint is still open.
+        assert!(findings[1].next_steps[0].contains("still open"));
+    }
+
+    #[test]
+    fn a_change_in_the_console_or_the_cli_has_no_infrastructure_warning() {
+        for (user_agent, says) in [
+            (BROWSER, "AWS console"),
+            ("aws-cli/2.22.0 md/awscrt#0.22.0", "AWS CLI"),
+        ] {
+            for f in every_kind(user_agent, None) {
+                let kind = f.outcome;
+                assert!(f.iac.is_empty(), "{kind}: {:?}", f.iac);
+                let email = email_text(&f);
+                assert!(
+                    email.contains(&format!("Tool:         {says}")),
+                    "{kind}:\n{email}"
+                );
+                for word in ["apply`", "drift", "in the code", "stack"] {
+                    assert!(!email.contains(word), "{kind}: {word}:\n{email}");
+                }
+                let (description, _) = chat_text(&f);
+                assert!(description.contains(&format!("*Tool:* {says}")));
+            }
+        }
+    }
+
+    #[test]
+    fn a_stack_tagged_cluster_gets_the_drift_warning_in_every_view() {
+        let f = &every_kind(BROWSER, Some("payments-prod"))[0];
+        assert_eq!(f.outcome, Outcome::Reverted);
+        let [advice] = f.iac.as_slice() else {
+            panic!("{:?}", f.iac)
+        };
+        assert_eq!(advice.tool, "cloudformation");
+        assert_eq!(advice.source, "stack-tag");
+        let warning = "The revert makes CloudFormation stack payments-prod drift";
+        let email = email_text(f);
+        assert!(email.contains(warning), "{email}");
+        assert!(
+            email.contains("ResourcesVpcConfig.EndpointPublicAccess: false"),
+            "{email}"
+        );
+        let (_, steps) = chat_text(f);
+        assert!(steps[0].contains(warning), "{steps:?}");
+        let machine = serde_json::to_value(f).unwrap();
+        assert_eq!(machine["iac"][0]["stack"], "payments-prod");
+        assert_eq!(machine["iac"][0]["resource"], "AWS::EKS::Cluster");
+        // Report mode changed nothing: no drift, but the template is named.
+        let report = &every_kind(BROWSER, Some("payments-prod"))[2];
+        assert_eq!(report.outcome, Outcome::WouldRevert);
+        assert!(!email_text(report).contains(warning));
+        assert!(
+            report.next_steps[0]
+                .starts_with("CloudFormation stack payments-prod asks for this endpoint"),
+            "{:?}",
+            report.next_steps
+        );
+    }
+
+    #[test]
+    fn the_sweep_names_no_tool_but_still_the_stack() {
+        let mut c = change("prod-eu");
+        c.origin = Origin::Sweep;
+        c.actor = Actor::default();
+        c.event_id = None;
+        let found = open();
+        let (action, verdict) = decide(&Policy::default(), Mode::Enforce, false, None, &found);
+        let f = finding(
+            &c,
+            Judged {
+                cluster_arn: ARN,
+                status: "ACTIVE",
+                found: Some(&found),
+                verdict: &verdict,
+                exemption: None,
+                action: &action,
+                stack: Some("payments-prod"),
+            },
+            Mode::Enforce,
+            &revert_started(),
+        );
+        assert_eq!(f.actor.tool, None);
+        assert_eq!(
+            serde_json::to_value(&f).unwrap()["actor"]["tool"],
+            serde_json::Value::Null
+        );
+        let email = email_text(&f);
+        assert!(
+            email.contains("Tool:         unknown (found by the sweep"),
+            "{email}"
+        );
+        assert!(email.contains("stack payments-prod drift"), "{email}");
+        assert!(
+            f.next_steps
+                .iter()
+                .any(|s| s.contains("Found by the sweep"))
+        );
+        assert!(attributes(&f).contains(&("tool", "none".to_string())));
+    }
+
+    #[test]
+    fn the_finding_schema_only_grows() {
+        let f = reverted("prod-eu");
+        let machine = serde_json::to_value(&f).unwrap();
+        // The actor's fields stay where they were; the tool is added beside them.
+        for key in [
+            "identityType",
+            "principalArn",
+            "roleArn",
+            "sessionName",
+            "accountId",
+            "invokedBy",
+            "sourceIp",
+            "userAgent",
+            "tool",
+        ] {
+            assert!(
+                machine["actor"].get(key).is_some(),
+                "actor.{key} missing: {machine:#}"
+            );
+        }
+        assert_eq!(machine["actor"]["tool"]["id"], "aws-cli");
+        assert!(machine["iac"].is_array() && machine["nextSteps"].is_array());
+        // A finding written before the tool was added still reads.
+        let mut old = machine.clone();
+        let object = old.as_object_mut().unwrap();
+        object.remove("iac");
+        object.remove("nextSteps");
+        object["actor"].as_object_mut().unwrap().remove("tool");
+        let read: Finding = serde_json::from_value(old).unwrap();
+        assert_eq!(read.actor.tool, None);
+        assert_eq!(read.actor.principal_arn, f.actor.principal_arn);
+        assert!(read.iac.is_empty() && read.next_steps.is_empty());
+        // And a new one reads back whole.
+        let back: Finding = serde_json::from_value(machine).unwrap();
+        assert_eq!(back, f);
     }
 }

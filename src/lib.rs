@@ -10,6 +10,7 @@
 //! - [`outcome`]: the one typed outcome that answers, alerts and metrics share.
 //! - [`clock`]: epoch milliseconds and CloudTrail times.
 //! - [`alert`]: the finding and its email, Slack and machine views.
+//! - [`tool`]: which tool made a change, and what happens next because of it (pure).
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
 //! - [`error`]: errors and how Lambda sees them.
@@ -28,3 +29,4 @@ pub mod outcome;
 pub mod policy;
 pub mod startup;
 pub mod sweep_alert;
+pub mod tool;

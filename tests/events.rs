@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use eks_endpoint_guard::event::{ApiCall, Origin, Trigger, parse};
+use eks_endpoint_guard::event::{ApiCall, ClusterChange, Origin, Trigger, parse};
 use eks_endpoint_guard::policy::{Exemption, exemption};
+use eks_endpoint_guard::tool::{CrossplaneProvider, Tool, identify};
 use serde_json::Value;
 
 enum Expect {
@@ -22,7 +23,7 @@ enum Expect {
 
 fn expectations() -> Vec<(&'static str, Expect)> {
     use Expect::*;
-    vec![
+    let mut expected = vec![
         (
             "createcluster-console-public.json",
             Change(ApiCall::CreateCluster, "amazon-eks", Some(true), None),
@@ -155,8 +156,43 @@ fn expectations() -> Vec<(&'static str, Expect)> {
             Change(ApiCall::TagResource, "prod-eu", None, None),
         ),
         ("tagresource-nodegroup.json", Ignored("not an EKS cluster")),
-    ]
+    ];
+    // One sample per tool that opens the endpoint (see `tools_behind_the_samples`).
+    for (file, n) in [
+        ("updateclusterconfig-opentofu-open-public.json", 1),
+        ("updateclusterconfig-cloudformation-open-public.json", 2),
+        ("updateclusterconfig-cdk-open-public.json", 3),
+        ("updateclusterconfig-eksctl-open-public.json", 4),
+        ("updateclusterconfig-pulumi-open-public.json", 5),
+        ("updateclusterconfig-crossplane-open-public.json", 6),
+        ("updateclusterconfig-ack-open-public.json", 7),
+        ("updateclusterconfig-sdk-python-open-public.json", 8),
+    ] {
+        let update: &'static str = UPDATES[n - 1];
+        expected.push((
+            file,
+            Change(
+                ApiCall::UpdateClusterConfig,
+                "prod-eu",
+                Some(true),
+                Some(update),
+            ),
+        ));
+    }
+    expected
 }
+
+/// The update ids of the samples per tool, in their order.
+const UPDATES: [&str; 8] = [
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c01",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c02",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c03",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c04",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c05",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c06",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c07",
+    "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c08",
+];
 
 #[test]
 fn every_sample_event_parses_as_expected() {
@@ -319,5 +355,85 @@ fn the_exempt_tag_samples_read_as_their_names_say() {
             .map(|(_, v)| v.as_str());
         assert_eq!(set, Some(value), "{file}");
         assert_eq!(exemption(set, NOW, 30), expected, "{file}");
+    }
+}
+
+/// The tool each sample that names a cluster change was made with.
+fn tools() -> Vec<(&'static str, Tool)> {
+    vec![
+        ("createcluster-console-public.json", Tool::Console),
+        // The 2018 documentation record was made with Postman.
+        ("createcluster-legacy-clustername.json", Tool::Unknown),
+        ("createcluster-private.json", Tool::Console),
+        (
+            "updateclusterconfig-console-close-public.json",
+            Tool::Console,
+        ),
+        ("updateclusterconfig-open-public.json", Tool::AwsCli),
+        ("updateclusterconfig-widen-cidrs.json", Tool::Terraform),
+        ("updateclusterconfig-unknown-fields.json", Tool::AwsCli),
+        ("updateclusterconfig-logging-only.json", Tool::AwsCli),
+        (
+            "updateclusterconfig-guard-own-revert.json",
+            Tool::Sdk(Some("Rust")),
+        ),
+        ("updateclusterconfig-oversized-cidrs.json", Tool::AwsCli),
+        ("updateclusterconfig-unreadable-params.json", Tool::AwsCli),
+        ("tagresource-exempt-granted.json", Tool::AwsCli),
+        ("tagresource-exempt-until.json", Tool::AwsCli),
+        ("tagresource-exempt-until-date.json", Tool::AwsCli),
+        ("tagresource-exempt-until-offset.json", Tool::AwsCli),
+        ("tagresource-exempt-too-far.json", Tool::AwsCli),
+        ("tagresource-exempt-ended.json", Tool::AwsCli),
+        ("tagresource-exempt-not-understood.json", Tool::AwsCli),
+        ("untagresource-exempt-removed.json", Tool::AwsCli),
+        ("tagresource-other-tag.json", Tool::AwsCli),
+        (
+            "updateclusterconfig-opentofu-open-public.json",
+            Tool::OpenTofu,
+        ),
+        (
+            "updateclusterconfig-cloudformation-open-public.json",
+            Tool::CloudFormation,
+        ),
+        ("updateclusterconfig-cdk-open-public.json", Tool::Cdk),
+        ("updateclusterconfig-eksctl-open-public.json", Tool::Eksctl),
+        ("updateclusterconfig-pulumi-open-public.json", Tool::Pulumi),
+        (
+            "updateclusterconfig-crossplane-open-public.json",
+            Tool::Crossplane(CrossplaneProvider::Upjet),
+        ),
+        ("updateclusterconfig-ack-open-public.json", Tool::Ack),
+        (
+            "updateclusterconfig-sdk-python-open-public.json",
+            Tool::Sdk(Some("Python")),
+        ),
+    ]
+}
+
+fn sample_change(file: &str) -> Option<ClusterChange> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let payload: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).ok()?).ok()?;
+    match parse(&payload) {
+        Ok(Trigger::ClusterChange(change)) => Some(*change),
+        _ => None,
+    }
+}
+
+#[test]
+fn tools_behind_the_samples() {
+    let expected = tools();
+    let changes: BTreeSet<&str> = expectations()
+        .into_iter()
+        .map(|(file, _)| file)
+        .filter(|file| sample_change(file).is_some())
+        .collect();
+    let covered: BTreeSet<&str> = expected.iter().map(|(file, _)| *file).collect();
+    assert_eq!(changes, covered, "every sample change needs its tool here");
+    for (file, tool) in expected {
+        let change = sample_change(file).expect(file);
+        let found = identify(&change.actor);
+        assert_eq!(found.tool, tool, "{file}: {}", found.evidence);
     }
 }

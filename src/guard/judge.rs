@@ -33,6 +33,7 @@ use crate::error::GuardError;
 use crate::event::{ClusterChange, Origin};
 use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointFix, Mode, Verdict, decide, evaluate};
+use crate::tool;
 
 /// How many spent tokens (an earlier revert of the same cause that failed,
 /// or no longer holds) the guard steps over before giving up.
@@ -124,6 +125,7 @@ impl Guard {
                 verdict: &verdict,
                 action: &action,
                 exemption: exemption.as_ref(),
+                stack: tool::cloudformation_stack(&state.tags),
             };
             // A hand-off that finds its own earlier revert running told
             // people when that revert started: it only follows it.

@@ -25,6 +25,7 @@ use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
 use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, Policy, evaluate};
 use crate::sweep_alert::SweepProblems;
+use crate::tool;
 
 /// The sweep's tally, logged in one line and returned in the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -272,6 +273,7 @@ impl Guard {
                 verdict: &verdict,
                 action: &action,
                 exemption: exemption.as_ref(),
+                stack: tool::cloudformation_stack(&state.tags),
             },
             self.config.mode,
             &acted,

@@ -1,0 +1,394 @@
+//! Alerts that say what happens next: every sample tool's change, judged by
+//! the guard on the real SDK clients (`aws-smithy-mocks`), is told with its
+//! tool; a change from code says the next apply opens the endpoint again and
+//! names the setting; a cluster that a CloudFormation stack manages (its
+//! `aws:cloudformation:stack-name` tag, from `DescribeCluster`) is warned of
+//! the drift, on the event path and in the sweep.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_eks::config::retry::RetryConfig;
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
+use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_clusters::ListClustersOutput;
+use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
+use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
+use aws_sdk_eks::types::{Cluster, ClusterStatus, Update, UpdateStatus, VpcConfigResponse};
+use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use eks_endpoint_guard::config::Config;
+use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
+use serde_json::Value;
+
+const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
+const STACK_TAG: &str = "aws:cloudformation:stack-name";
+/// The updates the sample events started all begin so.
+const SAMPLE_UPDATES: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c";
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut pairs: Vec<(String, String)> = vec![
+        ("ALERT_TOPIC_ARN".into(), TOPIC.into()),
+        ("GUARD_POLL_SECONDS".into(), "0.01".into()),
+        ("GUARD_CALL_TIMEOUT_SECONDS".into(), "0.1".into()),
+        ("GUARD_EKS_CALLS_PER_SECOND".into(), "100".into()),
+        (
+            "AWS_LAMBDA_FUNCTION_NAME".into(),
+            "eks-endpoint-guard-fn".into(),
+        ),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut config = Config::from_lookup(|key| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("valid test config");
+    config.deadline_margin = Duration::from_millis(50);
+    config
+}
+
+/// `prod-eu`, ACTIVE, public from these ranges, with these tags.
+fn open_cluster(cidrs: &[&str], tags: &[(&str, &str)]) -> Rule {
+    let cidrs: Vec<String> = cidrs.iter().map(|c| c.to_string()).collect();
+    let tags: Vec<(String, String)> = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
+        let mut cluster = Cluster::builder()
+            .name("prod-eu")
+            .arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu")
+            .status(ClusterStatus::Active)
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .endpoint_public_access(true)
+                    .endpoint_private_access(false)
+                    .set_public_access_cidrs(Some(cidrs.clone()))
+                    .build(),
+            );
+        for (k, v) in &tags {
+            cluster = cluster.tags(k, v);
+        }
+        DescribeClusterOutput::builder()
+            .cluster(cluster.build())
+            .build()
+    })
+}
+
+fn update(id: &str, status: UpdateStatus) -> DescribeUpdateOutput {
+    DescribeUpdateOutput::builder()
+        .update(Update::builder().id(id).status(status).build())
+        .build()
+}
+
+/// The sample's own update has finished; the guard's revert is
+/// `InProgress` when first described and `Successful` after.
+fn updates() -> Rule {
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    mock!(aws_sdk_eks::Client::describe_update).then_compute_output(move |r| {
+        let id = r.update_id().unwrap_or_default().to_string();
+        let first = seen.lock().unwrap().insert(id.clone());
+        let status = if id.starts_with(SAMPLE_UPDATES) || !first {
+            UpdateStatus::Successful
+        } else {
+            UpdateStatus::InProgress
+        };
+        update(&id, status)
+    })
+}
+
+fn revert() -> Rule {
+    mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
+        UpdateClusterConfigOutput::builder()
+            .update(
+                Update::builder()
+                    .id("revert-1")
+                    .status(UpdateStatus::InProgress)
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// Records every published message's views.
+#[derive(Clone, Default)]
+struct Inbox(Arc<Mutex<Vec<Value>>>);
+
+impl Inbox {
+    fn rule(&self) -> Rule {
+        let inbox = self.clone();
+        mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
+            let views: Value =
+                serde_json::from_str(req.message().unwrap_or_default()).expect("views are JSON");
+            let mut sent = inbox.0.lock().unwrap();
+            sent.push(views);
+            PublishOutput::builder()
+                .message_id(format!("m-{}", sent.len()))
+                .build()
+        })
+    }
+
+    /// The only alert: its finding, its email, its Chatbot card.
+    fn only(&self) -> (Value, String, Value) {
+        let sent = self.0.lock().unwrap();
+        assert_eq!(sent.len(), 1, "one alert");
+        let views = &sent[0];
+        let view = |key: &str| views[key].as_str().expect(key).to_string();
+        (
+            serde_json::from_str(&view("sqs")).expect("finding"),
+            view("email"),
+            serde_json::from_str(&view("https")).expect("card"),
+        )
+    }
+}
+
+fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, eks_rules, |c| c
+        .retry_config(RetryConfig::disabled()));
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish], |c| c
+        .retry_config(RetryConfig::disabled()));
+    (Guard::new(config, eks, sns), inbox)
+}
+
+/// The guard's alert on a sample event, the cluster open to the internet
+/// (and from `203.0.113.0/24`) and tagged so.
+async fn judged(
+    sample: &str,
+    tags: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    expected: &str,
+) -> (Value, String, Value) {
+    let path = format!("{}/events/{sample}", env!("CARGO_MANIFEST_DIR"));
+    let payload: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect(sample)).unwrap();
+    let cidrs = ["203.0.113.0/24", "0.0.0.0/0"];
+    let (describe, updates, revert) = (open_cluster(&cidrs, tags), updates(), revert());
+    let (guard, inbox) = guard_with(config(extra), &[&describe, &updates, &revert]);
+    let answer = guard
+        .handle(
+            &payload,
+            &Invocation::until(Deadline::after(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{sample}: {e}"));
+    let outcome = serde_json::to_value(&answer).unwrap()["outcome"].clone();
+    assert_eq!(outcome, expected, "{sample}");
+    inbox.only()
+}
+
+fn card_steps(card: &Value) -> Vec<String> {
+    card["content"]["nextSteps"]
+        .as_array()
+        .expect("nextSteps")
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Each tool's sample: the tool in every view, and the setting to change in
+/// its terms; a console or CLI change names no code.
+#[tokio::test]
+async fn every_sample_tool_is_told_with_what_happens_next() {
+    // (sample, tool id, text in the tool line, the setting named for closing)
+    let table = [
+        (
+            "updateclusterconfig-open-public.json",
+            "aws-cli",
+            "AWS CLI",
+            None,
+        ),
+        (
+            "updateclusterconfig-console-close-public.json",
+            "console",
+            "AWS console",
+            None,
+        ),
+        (
+            "updateclusterconfig-widen-cidrs.json",
+            "terraform",
+            "Terraform",
+            Some("vpc_config.endpoint_public_access = false"),
+        ),
+        (
+            "updateclusterconfig-opentofu-open-public.json",
+            "opentofu",
+            "OpenTofu",
+            Some("vpc_config.endpoint_public_access = false"),
+        ),
+        (
+            "updateclusterconfig-cloudformation-open-public.json",
+            "cloudformation",
+            "CloudFormation",
+            Some("ResourcesVpcConfig.EndpointPublicAccess: false"),
+        ),
+        (
+            "updateclusterconfig-cdk-open-public.json",
+            "cdk",
+            "AWS CDK",
+            Some("endpointAccess: eks.EndpointAccess.PRIVATE"),
+        ),
+        (
+            "updateclusterconfig-eksctl-open-public.json",
+            "eksctl",
+            "eksctl",
+            Some("vpc.clusterEndpoints.publicAccess: false"),
+        ),
+        (
+            "updateclusterconfig-pulumi-open-public.json",
+            "pulumi",
+            "Pulumi",
+            Some("vpcConfig.endpointPublicAccess: false"),
+        ),
+        (
+            "updateclusterconfig-crossplane-open-public.json",
+            "crossplane",
+            "Crossplane",
+            Some("spec.forProvider.vpcConfig[0].endpointPublicAccess: false"),
+        ),
+        (
+            "updateclusterconfig-ack-open-public.json",
+            "ack",
+            "ACK",
+            Some("spec.resourcesVPCConfig.endpointPublicAccess: false"),
+        ),
+        (
+            "updateclusterconfig-sdk-python-open-public.json",
+            "sdk",
+            "AWS SDK for Python",
+            None,
+        ),
+    ];
+    for (sample, id, says, setting) in table {
+        let (finding, email, card) = judged(sample, &[], &[], "reverted").await;
+        assert_eq!(finding["actor"]["tool"]["id"], id, "{sample}");
+        assert!(
+            email.contains(&format!("Tool:         {says}")),
+            "{sample}:\n{email}"
+        );
+        let description = card["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains(&format!("*Tool:* {says}")),
+            "{sample}: {description}"
+        );
+        let steps = card_steps(&card);
+        assert_eq!(
+            serde_json::to_value(&steps).unwrap(),
+            finding["nextSteps"],
+            "{sample}: the card's steps are the finding's"
+        );
+        assert!(
+            email.contains(&format!("Next:         {}", steps[0])),
+            "{sample}:\n{email}"
+        );
+        match setting {
+            Some(setting) => {
+                assert_eq!(finding["iac"][0]["tool"], id, "{sample}");
+                assert_eq!(finding["iac"][0]["settings"][0], setting, "{sample}");
+                assert!(steps[0].contains(setting), "{sample}: {steps:?}");
+                assert!(steps[0].contains("again"), "{sample}: {steps:?}");
+            }
+            None => {
+                assert_eq!(finding["iac"], Value::Array(Vec::new()), "{sample}");
+                assert!(!email.contains("apply`"), "{sample}:\n{email}");
+            }
+        }
+    }
+}
+
+/// Terraform widened the CIDRs: the fix cuts them back, so the advice names
+/// `public_access_cidrs`, not closing the endpoint.
+#[tokio::test]
+async fn cutting_cidrs_names_the_cidr_setting() {
+    let (finding, email, _) = judged(
+        "updateclusterconfig-widen-cidrs.json",
+        &[],
+        &[("ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24")],
+        "reverted",
+    )
+    .await;
+    assert_eq!(
+        finding["iac"][0]["settings"],
+        serde_json::json!(["vpc_config.public_access_cidrs = [\"203.0.113.0/24\"]"])
+    );
+    assert!(!email.contains("endpoint_public_access = false"), "{email}");
+}
+
+/// A console change on a cluster of a CloudFormation stack: the revert
+/// makes the stack drift, and every view says so.
+#[tokio::test]
+async fn a_stack_tagged_cluster_is_warned_of_drift() {
+    let (finding, email, card) = judged(
+        "updateclusterconfig-console-close-public.json",
+        &[(STACK_TAG, "payments-prod"), ("team", "payments")],
+        &[],
+        "reverted",
+    )
+    .await;
+    assert_eq!(finding["actor"]["tool"]["id"], "console");
+    assert_eq!(finding["iac"][0]["source"], "stack-tag");
+    assert_eq!(finding["iac"][0]["stack"], "payments-prod");
+    let warning = "The revert makes CloudFormation stack payments-prod drift";
+    assert!(email.contains(warning), "{email}");
+    assert!(card_steps(&card)[0].starts_with(warning));
+
+    // CloudFormation itself changed it: one warning, naming its stack.
+    let (finding, _, _) = judged(
+        "updateclusterconfig-cloudformation-open-public.json",
+        &[(STACK_TAG, "payments-prod")],
+        &[],
+        "reverted",
+    )
+    .await;
+    let iac = finding["iac"].as_array().unwrap();
+    assert_eq!(iac.len(), 1, "{iac:?}");
+    assert_eq!(iac[0]["source"], "actor");
+    assert_eq!(iac[0]["stack"], "payments-prod");
+}
+
+/// The sweep has no record and no actor; the stack tag still tells.
+#[tokio::test]
+async fn the_sweep_warns_of_drift_from_the_stack_tag() {
+    let list = mock!(aws_sdk_eks::Client::list_clusters)
+        .then_output(|| ListClustersOutput::builder().clusters("prod-eu").build());
+    let history = mock!(aws_sdk_eks::Client::list_updates)
+        .then_output(|| ListUpdatesOutput::builder().build());
+    let (describe, updates, revert) = (
+        open_cluster(&["0.0.0.0/0"], &[(STACK_TAG, "eksctl-prod-eu-cluster")]),
+        updates(),
+        revert(),
+    );
+    let (guard, inbox) = guard_with(
+        config(&[]),
+        &[&list, &history, &describe, &updates, &revert],
+    );
+    let payload: Value =
+        serde_json::from_str(include_str!("../events/scheduled-sweep.json")).unwrap();
+    guard
+        .handle(
+            &payload,
+            &Invocation::until(Deadline::after(Duration::from_secs(10))),
+        )
+        .await
+        .expect("swept");
+    let (finding, email, _) = inbox.only();
+    assert_eq!(finding["outcome"], "reverted");
+    assert_eq!(finding["actor"]["tool"], Value::Null);
+    assert!(
+        email.contains("Tool:         unknown (found by the sweep"),
+        "{email}"
+    );
+    // eksctl's stack: the setting is eksctl's.
+    assert_eq!(finding["iac"][0]["tool"], "eksctl");
+    assert_eq!(finding["iac"][0]["stack"], "eksctl-prod-eu-cluster");
+    assert!(
+        email.contains("vpc.clusterEndpoints.publicAccess: false"),
+        "{email}"
+    );
+    assert!(email.contains("drift"), "{email}");
+}
