@@ -169,10 +169,21 @@ impl Eks {
         name: &str,
         update_id: &str,
     ) -> Result<Option<UpdateSummary>, EksFailure> {
+        self.update_paced(name, update_id, true).await
+    }
+
+    async fn update_paced(
+        &self,
+        name: &str,
+        update_id: &str,
+        paced: bool,
+    ) -> Result<Option<UpdateSummary>, EksFailure> {
         if let Some(known) = self.finished.get(name, update_id) {
             return Ok(Some(known));
         }
-        self.pace.admit(name).await;
+        if paced {
+            self.pace.admit(name).await;
+        }
         let result = self
             .timed(
                 self.client
@@ -250,14 +261,17 @@ impl Eks {
     }
 
     /// Every update of the cluster, described: finished ones from memory, so
-    /// after the first pass only new updates cost a `DescribeUpdate`.
+    /// after the first pass only new updates cost a `DescribeUpdate`. A
+    /// one-off read, not a poll: its describes are not paced per cluster (a
+    /// first pass over years of updates would take minutes at two a second);
+    /// the sweep's concurrency bounds them.
     pub async fn history(&self, name: &str) -> Result<Vec<UpdateSummary>, EksFailure> {
         let Some(ids) = self.update_ids(name).await? else {
             return Ok(Vec::new());
         };
         let mut history = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(update) = self.update(name, &id).await? {
+            if let Some(update) = self.update_paced(name, &id, false).await? {
                 history.push(update);
             }
         }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::judge::{Sent, acted_from};
-use super::{Answer, Deadline, Guard, Invocation, log_decision};
+use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, Judged};
 use crate::eks::{
     AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
@@ -241,9 +241,19 @@ impl Guard {
                 if !deadline.allows(self.time_for_calls(eks, 3)) {
                     return Err(busy(format!("{NOT_REACHED} (no time left to revert)")));
                 }
-                // No update check first: a running update makes EKS refuse
-                // the revert (`ResourceInUseException`), which leaves the
-                // cluster pending; the settings read meanwhile may be stale.
+                // An update in progress means the settings just read may be
+                // the old ones (rancher/eks-operator#672): leave it pending,
+                // untouched. Finished updates come from memory.
+                let history = match eks.history(name).await {
+                    Ok(history) => history,
+                    Err(failure) if failure.is_transient() => {
+                        return Err(busy(failure.to_string()));
+                    }
+                    Err(failure) => return Err(eks_error("ListUpdates", name, failure)),
+                };
+                if let Some(running) = history.iter().find(|u| u.state == UpdateState::InProgress) {
+                    return Err(busy(format!("update {} is InProgress", running.id)));
+                }
                 acted = match self
                     .send_fix(eks, change, fix, invocation.started_ms, false)
                     .await
@@ -259,7 +269,7 @@ impl Guard {
                     }
                     Err(failure) => return Err(eks_error("UpdateClusterConfig", name, failure)),
                 };
-                acted.note = self.last_close_failed(eks, name, deadline).await;
+                acted.note = last_close_failed(&self.config.policy, &history);
             }
             Action::WouldRevert(_) | Action::AlreadyCompliant => {}
         }
@@ -302,17 +312,6 @@ impl Guard {
     fn time_for_calls(&self, eks: &Eks, calls: u32) -> Duration {
         let pace = eks.pace();
         pace.time_for(calls) + pace.latency() * calls * 3 + self.config.deadline_margin
-    }
-
-    /// Reads the cluster's updates (finished ones from memory) for a failed
-    /// earlier revert, when there is time for it; a note is no reason to run
-    /// out of time before the alert.
-    async fn last_close_failed(&self, eks: &Eks, name: &str, deadline: Deadline) -> Option<String> {
-        if !deadline.allows(self.time_for_calls(eks, 4)) {
-            return None;
-        }
-        let history = eks.history(name).await.ok()?;
-        last_close_failed(&self.config.policy, &history)
     }
 }
 
