@@ -70,6 +70,7 @@ if [[ -z "$py" ]]; then
         die "no python3 found: on Debian/Ubuntu apt-get install python3 python3-venv (Python 3.9 or newer; the pins were checked with 3.11), or set PYTHON=/path/to/python3"
     fi
 fi
+command -v "$py" >/dev/null 2>&1 || die "PYTHON=$py: no such program"
 "$py" -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||
     die "$py is $("$py" --version 2>&1); aws-sam-cli and checkov need Python 3.9 or newer (set PYTHON=...)"
 "$py" -c 'import venv, ensurepip' 2>/dev/null ||
