@@ -134,21 +134,27 @@ test-rust: moto-venv
 # codegen-units=1, opt-level s). bench measures what is shipped: release.
 DEV_BIN := $(TARGET_DIR)/debug
 
-bench: moto-venv ## cold start, time per event, peak RSS of the release binary
+# examples-EXAMPLE: the guard binary and examples/EXAMPLE.rs in one cargo
+# invocation (bench: release; the others: dev). The targets below run it
+# next to `moto-venv` (make -j2): pip mostly waits on downloads, so the
+# virtualenv costs almost nothing on top of the build. MAKEFLAGS is cleared
+# so that cargo uses both cores instead of the jobserver's one spare slot.
+examples-%:
 	$(NEED) rust cc
-	cargo build --release --bin $(BIN) --example bench
+	MAKEFLAGS= cargo build $(if $(filter bench,$*),--release )--bin $(BIN) --example $*
+
+bench: ## cold start, time per event, peak RSS of the release binary
+	@$(MAKE) --no-print-directory -j2 moto-venv examples-bench
 	$(TARGET_DIR)/release/examples/bench
 
-demo: moto-venv ## the guard reverting a public cluster on an emulated AWS
-	$(NEED) rust cc
-	cargo build --bin $(BIN) --example demo
+demo: ## the guard reverting a public cluster on an emulated AWS
+	@$(MAKE) --no-print-directory -j2 moto-venv examples-demo
 	$(DEV_BIN)/examples/demo
 
-invoke: moto-venv ## make invoke EVENT=events/<file>.json: one event through the local binary
+invoke: ## make invoke EVENT=events/<file>.json: one event through the local binary
 	@[[ -n "$(EVENT)" ]] || { echo "usage: make invoke EVENT=events/<file>.json" >&2; exit 2; }
 	@[[ -f "$(EVENT)" ]] || { echo "no such file: $(EVENT)" >&2; exit 2; }
-	$(NEED) rust cc
-	cargo build --bin $(BIN) --example invoke
+	@$(MAKE) --no-print-directory -j2 moto-venv examples-invoke
 	$(DEV_BIN)/examples/invoke $(EVENT)
 
 FUZZ_SECONDS ?= 600
