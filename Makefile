@@ -72,7 +72,7 @@ help: ## list the targets
 venv: ## make/refresh .venv (moto, cfn-lint, sam, cargo-lambda, zig)
 	@scripts/venv.sh
 
-# Only moto[server] (requirements-moto.txt), into the same .venv: what the
+# Only moto and flask (requirements-moto.txt), into the same .venv: what the
 # demo, invoke, bench and the Rust tests need. Nothing when venv is done.
 moto-venv:
 	@scripts/venv.sh moto

@@ -2,12 +2,12 @@
 # Creates or refreshes a project-local Python virtualenv; nothing global.
 #
 #   scripts/venv.sh            .venv          from requirements-dev.txt
-#                              (requirements-moto.txt's moto[server], and
+#                              (requirements-moto.txt, moto[server] and
 #                              cfn-lint, aws-sam-cli, cargo-lambda, ziglang)
 #   scripts/venv.sh moto       .venv          from requirements-moto.txt only
-#                              (moto[server]: all that make demo, invoke,
-#                              bench and test-rust need; about 30 s to install
-#                              against about 2 minutes for dev)
+#                              (moto, flask: all that make demo, invoke,
+#                              bench and test-rust need; about 20 s to install
+#                              against about a minute for dev)
 #   scripts/venv.sh checkov    .venv-checkov  from requirements-checkov.txt
 #                              (checkov pins a boto3 that aws-sam-cli refuses)
 #
