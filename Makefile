@@ -130,9 +130,9 @@ test-rust: moto-venv
 # it is the profile `cargo test` builds, with the same features (examples
 # and tests both take the dev-dependencies), so `make demo` after `make test`,
 # or the other way round, compiles almost nothing. From scratch it takes 2 min
-# on 2 idle cores (3 min 20 s with other builds running); the release profile
-# (fat LTO, codegen-units=1, opt-level s) took 3 min 40 s for the binary
-# alone. bench measures what is shipped: the release profile.
+# on 2 nearly idle cores (3 to 4.5 min with other builds running); the release
+# profile (fat LTO, codegen-units=1, opt-level s) took 3 min 40 s for the
+# binary alone. bench measures what is shipped: the release profile.
 DEV_BIN := $(TARGET_DIR)/debug
 
 # examples-EXAMPLE: the guard binary and examples/EXAMPLE.rs in one cargo
