@@ -10,8 +10,9 @@
 //! It prints the story and exits 0 only if the revert and the alert happened.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_eks::primitives::{DateTime, DateTimeFormat};
 use eks_endpoint_guard::alert::{Finding, email_text};
 use guard_testkit::eks::{
     ClusterSnapshot, ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
@@ -27,6 +28,10 @@ use tokio::sync::mpsc;
 const CLUSTER: &str = "payments-prod";
 const SAMPLE: &str = "updateclusterconfig-open-public.json";
 const SAMPLE_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
+/// The sample's `time` and `detail.eventTime`: the demo sets both to the
+/// moment its update starts, so the answer's `eventToRevertSeconds` is this
+/// run's, not the age of the sample file.
+const SAMPLE_TIME: &str = "2026-11-23T06:00:01Z";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -77,6 +82,8 @@ async fn run() -> Result<(), String> {
         EndpointChange::open_to_internet(),
         UpdateBehaviour::staying_active(Finish::After(Duration::from_secs(3))),
     );
+    // CloudTrail's eventTime: when EKS took the call.
+    let event_time = now_rfc3339()?;
     println!(
         "2. jane.doe@example.com runs `aws eks update-cluster-config --resources-vpc-config endpointPublicAccess=true,publicAccessCidrs=0.0.0.0/0`"
     );
@@ -102,10 +109,18 @@ async fn run() -> Result<(), String> {
         &[
             (SAMPLE_UPDATE_ID, &their_update),
             ("\"prod-eu\"", "\"payments-prod\""),
+            (
+                &format!("\"time\": \"{SAMPLE_TIME}\""),
+                &format!("\"time\": \"{event_time}\""),
+            ),
+            (
+                &format!("\"eventTime\": \"{SAMPLE_TIME}\""),
+                &format!("\"eventTime\": \"{event_time}\""),
+            ),
         ],
     );
     println!(
-        "3. CloudTrail -> EventBridge deliver the record (events/{SAMPLE}) to the guard ({})",
+        "3. CloudTrail -> EventBridge deliver the record (events/{SAMPLE}, eventTime {event_time}) to the guard ({})",
         guard_binary.display()
     );
     println!("   The guard waits for update {their_update} to finish before it reads anything...");
@@ -178,6 +193,17 @@ async fn run() -> Result<(), String> {
     );
     println!("\nDemo OK: the endpoint was closed and the alert was delivered.");
     Ok(())
+}
+
+/// Now as CloudTrail writes times: `2026-11-23T06:00:01Z` (whole seconds).
+fn now_rfc3339() -> Result<String, String> {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| format!("the clock is before 1970: {e}"))?
+        .as_secs();
+    DateTime::from_secs(seconds as i64)
+        .fmt(DateTimeFormat::DateTime)
+        .map_err(|e| format!("formatting {seconds}: {e}"))
 }
 
 fn snapshot(eks: &EksDouble) -> Result<ClusterSnapshot, String> {
