@@ -8,8 +8,10 @@
 //! - [`function`]: runs a function binary as Lambda would, under [`runtime`], collecting its logs.
 //! - [`lambda`]: a stand-in for the Lambda `Invoke` API that queues asynchronous (`Event`)
 //!   invokes into a [`runtime`] emulator, so a function can hand work on to itself.
-//! - [`moto`]: starts `moto_server` for SNS, SQS and STS, and reads SNS notifications back
-//!   through an SQS queue.
+//! - [`moto`]: starts `moto_server` for SNS, SQS, STS and Organizations, reads SNS
+//!   notifications back through an SQS queue, and tells which account an access key is in.
+//! - [`organizations`]: an organization in moto with active and closed member accounts, for
+//!   the guard's organization-wide sweep.
 //!
 //! Everything binds to `127.0.0.1` on a free port and stops when its handle is dropped, so tests
 //! can run in parallel without touching the process environment.
@@ -18,6 +20,7 @@ pub mod eks;
 pub mod function;
 pub mod lambda;
 pub mod moto;
+pub mod organizations;
 pub mod runtime;
 
 mod ids;

@@ -1,6 +1,11 @@
 //! Starts `moto_server` (moto 5, the local AWS emulator) for the services it models well
-//! enough for this project: SNS, SQS and STS. EKS update behaviour is not one of them; use
-//! [`crate::eks`] for that.
+//! enough for this project: SNS, SQS, STS and Organizations ([`crate::organizations`]). EKS
+//! update behaviour is not one of them; use [`crate::eks`] for that.
+//!
+//! moto puts each request in the account its access key belongs to: keys that `AssumeRole`
+//! handed out belong to the role's account, every other key to [`ACCOUNT`]. So a client that
+//! assumes `arn:aws:iam::222233334444:role/x` with the static test key acts in 222233334444
+//! from then on, as with AWS; [`Moto::account_of_key`] tells which account a key is in.
 //!
 //! The guard alerts through SNS. A test cannot read an SNS topic, so it subscribes an SQS queue
 //! to the topic ([`Moto::topic_with_inbox`]) and reads what SNS delivered there
@@ -38,6 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
+use aws_sdk_sts::config::Credentials;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -48,6 +54,15 @@ use crate::sdk::local_sdk_config;
 
 /// The region every client of [`Moto::sdk_config`] uses.
 pub const REGION: &str = "us-east-1";
+
+/// moto's default account: where requests signed with a key moto did not hand out land (such
+/// as the static [`crate::TEST_ACCESS_KEY_ID`] of [`Moto::sdk_config`]), and so the management
+/// account of an organization made with [`Moto::organization`].
+pub const ACCOUNT: &str = "123456789012";
+
+/// The `UserId` of moto's `GetCallerIdentity` answer for a key it did not hand out, with
+/// `Arn` `arn:aws:sts::123456789012:user/moto` (moto 5.2, `sts/models.py`).
+const UNKNOWN_KEY_USER_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 
 /// How long `moto_server` may take to answer its first request (Python start-up is slow on a
 /// busy CI machine).
@@ -101,6 +116,25 @@ impl Moto {
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk_config())
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        sts_client(&self.endpoint_url)
+    }
+
+    /// The account moto says `access_key_id` belongs to, from STS `GetCallerIdentity` signed
+    /// with that key (moto checks no signature, so any secret does): for a key `AssumeRole`
+    /// handed out, the account of the role (`arn:aws:iam::ACCOUNT:role/...`, whether or not
+    /// the role exists); for an IAM user's key, the user's account. `None` for a key moto did
+    /// not hand out, such as [`crate::TEST_ACCESS_KEY_ID`]: moto answers for those with an
+    /// identity of its own, `UserId` `AKIAIOSFODNN7EXAMPLE`, `Arn`
+    /// `arn:aws:sts::123456789012:user/moto`, which says nothing about the key.
+    /// [`EksDouble::resolve_keys_through_sts`](crate::eks::EksDouble::resolve_keys_through_sts)
+    /// asks the same question for every unknown key the EKS double sees.
+    pub async fn account_of_key(&self, access_key_id: &str) -> Option<String> {
+        caller_account(&self.sts(), access_key_id)
+            .await
+            .unwrap_or_else(|error| panic!("moto GetCallerIdentity for {access_key_id}: {error}"))
     }
 
     /// Creates SNS topic `name` and SQS queue `name-inbox` subscribed to it (protocol `sqs`,
@@ -198,6 +232,31 @@ impl Moto {
     }
 }
 
+/// An STS client for `endpoint_url`; each call says which key it signs with
+/// ([`caller_account`]).
+pub(crate) fn sts_client(endpoint_url: &str) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(&local_sdk_config(endpoint_url, REGION))
+}
+
+/// See [`Moto::account_of_key`]; `Err` if the call failed.
+pub(crate) async fn caller_account(
+    sts: &aws_sdk_sts::Client,
+    access_key_id: &str,
+) -> Result<Option<String>, String> {
+    let credentials = Credentials::new(access_key_id, "any-secret", None, None, "guard-testkit");
+    let identity = sts
+        .get_caller_identity()
+        .customize()
+        .config_override(aws_sdk_sts::config::Builder::default().credentials_provider(credentials))
+        .send()
+        .await
+        .map_err(|error| sdk_error(&error))?;
+    if identity.user_id() == Some(UNKNOWN_KEY_USER_ID) {
+        return Ok(None);
+    }
+    Ok(identity.account)
+}
+
 fn sdk_error(error: &(dyn std::error::Error + 'static)) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(error).to_string()
 }
@@ -249,6 +308,9 @@ async fn start_once(program: &Path) -> Result<Moto, StartFailure> {
         .map_err(|error| StartFailure::Fatal(format!("no free port for moto_server: {error}")))?;
     let mut process = Command::new(program)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // With MOTO_ACCOUNT_ID set moto puts every request in that one account, whatever its
+        // key: no organization members, no assumed roles in other accounts.
+        .env_remove("MOTO_ACCOUNT_ID")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

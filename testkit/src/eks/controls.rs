@@ -3,6 +3,7 @@
 //! request log. [`Scope`] holds the controls that name a cluster, for one account and region;
 //! the same methods on [`EksDouble`] act on its own account and region.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use super::{
     ClusterSnapshot, ClusterSpec, ClusterStatus, EksDouble, EndpointChange, Fault, Finish,
     OPERATIONS, RecordedRequest, TimedOut, UpdateBehaviour, UpdateEnd, UpdateError, UpdateSnapshot,
 };
+use crate::moto;
 
 /// The clusters of one account in one region: `eks.in_region("eu-central-1")`,
 /// `eks.in_account("222233334444").in_region("eu-west-1")`. Its methods are those of
@@ -62,13 +64,11 @@ impl EksDouble {
     }
 
     /// Requests signed with `access_key_id` see the clusters of `account` from now on,
-    /// replacing an earlier mapping of that key. Keys no mapping names see
+    /// replacing an earlier mapping of that key. Keys no mapping names go to the resolver
+    /// ([`EksDouble::resolve_keys_with`]), if there is one, else see
     /// [`EksOptions::account`](super::EksOptions::account).
     pub fn map_access_key(&self, access_key_id: &str, account: &str) {
-        self.core
-            .lock()
-            .accounts_by_key
-            .insert(access_key_id.to_owned(), account.to_owned());
+        self.core.lock().keys.map(access_key_id, account);
     }
 
     /// Requests signed with a key that `matches` see the clusters of `account`, unless
@@ -84,8 +84,57 @@ impl EksDouble {
     ) {
         self.core
             .lock()
-            .accounts_by_key_test
-            .push((Arc::new(matches), account.to_owned()));
+            .keys
+            .map_matching(Arc::new(matches), account);
+    }
+
+    /// Asks `resolver` for the account of an access key that neither
+    /// [`EksDouble::map_access_key`] nor [`EksDouble::map_access_keys`] names, once per key:
+    /// the answer is kept, and requests with that key that arrive while it is being resolved
+    /// wait for it. `None` means the default account
+    /// ([`EksOptions::account`](super::EksOptions::account)). The resolver runs on the
+    /// double's runtime outside its lock, so it may call another server (see
+    /// [`EksDouble::resolve_keys_through_sts`]); [`RecordedRequest::account`] shows its
+    /// answer. Replaces an earlier resolver and forgets its answers.
+    pub fn resolve_keys_with<F, A>(&self, resolver: F)
+    where
+        F: Fn(String) -> A + Send + Sync + 'static,
+        A: Future<Output = Option<String>> + Send + 'static,
+    {
+        self.core
+            .lock()
+            .keys
+            .resolve_with(Arc::new(move |key| Box::pin(resolver(key))));
+    }
+
+    /// Resolves unknown access keys ([`EksDouble::resolve_keys_with`]) with STS
+    /// `GetCallerIdentity` at `sts_endpoint_url` (moto's, [`Moto::endpoint_url`]), signed with
+    /// the key: moto answers with the account of every key it handed out (`AssumeRole`'s
+    /// temporary `ASIA...` keys, IAM users' keys), so a guard that assumes a role in a member
+    /// account sees that account's clusters, with no mapping to set up. Keys moto did not hand
+    /// out, such as the static [`TEST_ACCESS_KEY_ID`](crate::TEST_ACCESS_KEY_ID), see the
+    /// default account (moto answers for them with an identity of its own, see
+    /// [`Moto::account_of_key`]). A failed call is printed to stderr and also means the
+    /// default account.
+    ///
+    /// [`Moto::endpoint_url`]: crate::moto::Moto::endpoint_url
+    /// [`Moto::account_of_key`]: crate::moto::Moto::account_of_key
+    pub fn resolve_keys_through_sts(&self, sts_endpoint_url: &str) {
+        let sts = moto::sts_client(sts_endpoint_url);
+        self.resolve_keys_with(move |key| {
+            let sts = sts.clone();
+            async move {
+                moto::caller_account(&sts, &key)
+                    .await
+                    .unwrap_or_else(|error| {
+                        eprintln!(
+                            "EKS double: STS GetCallerIdentity for access key {key} failed, \
+                             so it sees the default account: {error}"
+                        );
+                        None
+                    })
+            }
+        });
     }
 
     /// Adds (or replaces) a cluster, in the region and account its spec names (default: the

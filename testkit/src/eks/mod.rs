@@ -31,8 +31,8 @@
 //! - Each region is its own endpoint and each account its own set of clusters. A request is
 //!   answered for the region of its SigV4 credential scope (`Credential=AKID/DATE/REGION/eks/
 //!   aws4_request`; `AWS_ENDPOINT_URL_EKS` sends every region's client to this one double) and
-//!   for the account its access key maps to ([`EksDouble::map_access_key`]): `ListClusters`
-//!   lists that place's clusters, a cluster that exists only elsewhere is
+//!   for the account its access key maps to ([`EksDouble::map_access_key`]) or resolves to
+//!   ([`EksDouble::resolve_keys_through_sts`]): `ListClusters` lists that place's clusters, a cluster that exists only elsewhere is
 //!   `404 ResourceNotFoundException`, and ARNs name the cluster's own region and account.
 //! - Refusals with `400 InvalidParameterException`: a request that changes nothing ("Cluster is
 //!   already at the desired configuration with endpointPrivateAccess: false , endpointPublicAccess:
@@ -68,8 +68,9 @@
 //! `Failed` update always lists at least one error (`Unknown` if the test names none);
 //! `ListTagsForResource` of an ARN in another region or account is `404 NotFoundException`. A
 //! request without a SigV4 scope is answered for the double's own region and account. Real
-//! accounts come from the credentials, not the key id: mapping key ids to accounts is this
-//! double's stand-in for STS, and unmapped keys see [`EksOptions::account`].
+//! accounts come from the credentials, not the key id: mapping key ids to accounts, or asking
+//! moto's STS which account issued a key, is this double's stand-in for that, and keys no one
+//! knows see [`EksOptions::account`].
 //!
 //! # Layout
 //!
@@ -87,7 +88,8 @@
 //! [`EksDouble::finish_update_with`]), script how the guard's next updates end
 //! ([`EksDouble::end_next_api_updates`]), change status, delete clusters, read snapshots,
 //! inject faults per operation ([`EksDouble::inject`]), map access keys to accounts
-//! ([`EksDouble::map_access_keys`]), read or await the request log
+//! ([`EksDouble::map_access_keys`]) or resolve them ([`EksDouble::resolve_keys_with`]), read
+//! or await the request log
 //! ([`EksDouble::wait_for_requests`]) and measure its busiest window
 //! ([`EksDouble::max_requests_in_window`]). Controls that name a cluster act on the double's
 //! own region and account; [`EksDouble::in_region`] and [`EksDouble::in_account`] give a
@@ -104,6 +106,7 @@
 //! ```
 
 mod controls;
+mod keys;
 mod model;
 mod wire;
 
@@ -152,7 +155,8 @@ pub struct EksOptions {
     /// of requests that carry no SigV4 credential scope.
     pub region: String,
     /// Whose clusters they are unless their [`ClusterSpec::account`] says otherwise, and the
-    /// account of requests signed with a key no [`EksDouble::map_access_key`] names.
+    /// account of requests signed with a key that no [`EksDouble::map_access_key`] names and
+    /// no resolver ([`EksDouble::resolve_keys_with`]) knows.
     pub account: String,
     /// Added to every answer, faults included: 20 ms is close to a real EKS round trip, for
     /// benchmarks of sweeps over many clusters.
@@ -563,7 +567,8 @@ pub struct RecordedRequest {
     /// The region the request was answered for; `None` (unsigned) means [`EksOptions::region`].
     pub signing_region: Option<String>,
     /// The account the request was answered for: the one its access key maps to
-    /// ([`EksDouble::map_access_key`]), else [`EksOptions::account`].
+    /// ([`EksDouble::map_access_key`]) or resolves to ([`EksDouble::resolve_keys_with`]),
+    /// else [`EksOptions::account`].
     pub account: String,
     /// When the request arrived.
     pub at: Instant,

@@ -3,12 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use tokio::time::Instant as TokioInstant;
 
+use super::keys::Keys;
 use super::{
     ClusterSnapshot, ClusterSpec, ClusterStatus, EksOptions, EndpointChange, Fault, Finish,
     MAX_PUBLIC_ACCESS_CIDRS, OPEN_TO_THE_WORLD, Outcome, RecordedRequest, StatusDuringUpdate,
@@ -38,9 +38,6 @@ pub(super) struct Place {
     pub(super) region: String,
 }
 
-/// Which access keys sign for which account, other than the default one.
-type KeyTest = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
 /// Everything the double knows, behind one lock.
 pub(super) struct State {
     /// Starts as `EksOptions::api_updates`.
@@ -48,10 +45,8 @@ pub(super) struct State {
     pub(super) list_updates_lag: Duration,
     /// Clusters by place, then by name.
     pub(super) clusters: BTreeMap<Place, BTreeMap<String, Cluster>>,
-    /// Access key id to account, looked up first.
-    pub(super) accounts_by_key: HashMap<String, String>,
-    /// Tests on the access key id, tried in order after `accounts_by_key`.
-    pub(super) accounts_by_key_test: Vec<(KeyTest, String)>,
+    /// Which account each access key signs for, when it is not the default one.
+    pub(super) keys: Keys,
     pub(super) faults: HashMap<&'static str, VecDeque<Fault>>,
     pub(super) log: Vec<RecordedRequest>,
 }
@@ -62,23 +57,10 @@ impl State {
             api_updates: options.api_updates,
             list_updates_lag: options.list_updates_lag,
             clusters: BTreeMap::new(),
-            accounts_by_key: HashMap::new(),
-            accounts_by_key_test: Vec::new(),
+            keys: Keys::default(),
             faults: HashMap::new(),
             log: Vec::new(),
         }
-    }
-
-    /// The account whose clusters a request signed with `access_key_id` sees.
-    pub(super) fn account_of(&self, access_key_id: Option<&str>) -> Option<&str> {
-        let key = access_key_id?;
-        if let Some(account) = self.accounts_by_key.get(key) {
-            return Some(account);
-        }
-        self.accounts_by_key_test
-            .iter()
-            .find(|(matches, _)| matches(key))
-            .map(|(_, account)| account.as_str())
     }
 
     pub(super) fn add_cluster(&mut self, cluster: Cluster) {

@@ -1446,6 +1446,93 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
 }
 
 #[tokio::test]
+async fn unknown_keys_are_resolved_once_each_after_the_mappings() {
+    const MAPPED: &str = "222233334444";
+    const RESOLVED: &str = "444455556666";
+    let eks = double(EksOptions::default()).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.add_cluster(ClusterSpec::new("mapped").account(MAPPED));
+    eks.add_cluster(ClusterSpec::new("resolved").account(RESOLVED));
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let asked_by_double = Arc::clone(&asked);
+    eks.resolve_keys_with(move |key| {
+        asked_by_double.lock().expect("lock").push(key.clone());
+        async move {
+            // Slow enough that the concurrent requests below arrive while it runs.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            key.starts_with("ASIARESOLVED").then(|| RESOLVED.to_owned())
+        }
+    });
+    eks.map_access_key("ASIAMAPPED0000000001", MAPPED);
+    eks.map_access_keys(|key| key.starts_with("ASIATESTED"), MAPPED);
+
+    let resolved = client_signed(&eks, "eu-west-1", "ASIARESOLVED00000001");
+    let together = tokio::join!(
+        cluster_names(&resolved),
+        cluster_names(&resolved),
+        cluster_names(&resolved)
+    );
+    assert_eq!(
+        together,
+        (
+            vec!["resolved".to_owned()],
+            vec!["resolved".to_owned()],
+            vec!["resolved".to_owned()]
+        )
+    );
+    assert_eq!(cluster_names(&resolved).await, ["resolved"]);
+    assert_eq!(
+        cluster_names(&client_signed(&eks, "eu-west-1", "ASIAMAPPED0000000001")).await,
+        ["mapped"]
+    );
+    assert_eq!(
+        cluster_names(&client_signed(&eks, "eu-west-1", "ASIATESTED0000000001")).await,
+        ["mapped"]
+    );
+    assert_eq!(
+        cluster_names(&client(&eks)).await,
+        ["prod"],
+        "a key the resolver does not know sees the default account"
+    );
+    assert_eq!(cluster_names(&client(&eks)).await, ["prod"]);
+    assert_eq!(
+        *asked.lock().expect("lock"),
+        ["ASIARESOLVED00000001", crate::TEST_ACCESS_KEY_ID],
+        "once per key, never for mapped keys"
+    );
+    let accounts: Vec<&str> = eks
+        .requests_for("ListClusters")
+        .iter()
+        .map(|request| match request.account.as_str() {
+            DEFAULT_ACCOUNT => "default",
+            MAPPED => "mapped",
+            RESOLVED => "resolved",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        accounts,
+        [
+            "resolved", "resolved", "resolved", "resolved", "mapped", "mapped", "default",
+            "default"
+        ]
+    );
+
+    // A mapping added later wins over the resolver's answer.
+    eks.map_access_key("ASIARESOLVED00000001", DEFAULT_ACCOUNT);
+    assert_eq!(cluster_names(&resolved).await, ["prod"]);
+
+    // A new resolver is asked afresh.
+    eks.resolve_keys_with(|_key| async { Some(RESOLVED.to_owned()) });
+    assert_eq!(cluster_names(&client(&eks)).await, ["resolved"]);
+    assert_eq!(
+        asked.lock().expect("lock").len(),
+        2,
+        "the old one is not asked"
+    );
+}
+
+#[tokio::test]
 async fn max_requests_in_window_finds_the_busiest_window() {
     let eks = double(EksOptions::default()).await;
     eks.add_cluster(ClusterSpec::new("prod"));

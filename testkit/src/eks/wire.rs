@@ -11,6 +11,7 @@ use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant as TokioInstant;
 
+use super::keys::Lookup;
 use super::model::{Cluster, ENDPOINT_ACCESS_UPDATE, Place, Refusal, State, Update, cluster_arn};
 use super::{
     ClusterStatus, Core, EndpointChange, Fault, PAGE_SIZE, RecordedRequest, UNSUPPORTED_OPERATION,
@@ -27,7 +28,9 @@ pub(super) async fn handle(core: &Core, request: Request<Incoming>) -> HttpRespo
     let body = read_body(body).await;
     let call = Call::parse(&parts.method, parts.uri.path());
     let (access_key_id, signing_region) = sigv4_credential(&parts.headers);
-    let place = core.place_of(access_key_id.as_deref(), signing_region.as_deref());
+    let place = core
+        .place_of(access_key_id.as_deref(), signing_region.as_deref())
+        .await;
     let mut record = RecordedRequest {
         operation: call.operation(),
         cluster: call.cluster(),
@@ -74,13 +77,18 @@ fn body_as_json(body: &[u8]) -> Value {
 impl Core {
     /// Whose clusters in which region a request sees: the region of its SigV4 credential
     /// scope (a client built for `eu-central-1` signs for `eu-central-1`, whatever endpoint it
-    /// reaches), the account its access key maps to; the double's own for what is missing.
-    fn place_of(&self, access_key_id: Option<&str>, signing_region: Option<&str>) -> Place {
-        let account = self
-            .lock()
-            .account_of(access_key_id)
-            .unwrap_or(&self.options.account)
-            .to_owned();
+    /// reaches), the account its access key maps to or resolves to (`keys`); the double's own
+    /// for what is missing.
+    async fn place_of(&self, access_key_id: Option<&str>, signing_region: Option<&str>) -> Place {
+        let lookup = match access_key_id {
+            Some(key) => self.lock().keys.lookup(key),
+            None => Lookup::Unknown,
+        };
+        // The lock is released: a resolver may take a network round trip.
+        let account = lookup
+            .account()
+            .await
+            .unwrap_or_else(|| self.options.account.clone());
         Place {
             account,
             region: signing_region.unwrap_or(&self.options.region).to_owned(),
