@@ -75,8 +75,12 @@ impl Guard {
             warn!(cluster, error = %DisplayErrorContext(&e), "could not hand the wait on");
             return Err(busy);
         }
+        let still = match &busy {
+            GuardError::DeadlineExceeded { waiting_for, .. } => waiting_for.clone(),
+            other => other.to_string(),
+        };
         let reason = format!(
-            "still busy near the deadline ({busy}); handed on to a fresh invocation (hop {hop}, waited {} s so far)",
+            "still busy near the deadline ({still}); handed on to a fresh invocation (hop {hop}, waited {} s so far)",
             waited.as_secs()
         );
         info!(cluster, hop, action = "handed-off", reason = %reason, "decision");

@@ -16,6 +16,22 @@ impl GuardProcess {
         GuardProcess::start_as(guard_testkit::runtime::DEFAULT_FUNCTION_ARN, settings).await
     }
 
+    /// With a Lambda `Invoke` stand-in that feeds the guard's hand-offs back
+    /// to it, each with `deadline` to run.
+    pub async fn start_handing_off(
+        function_arn: &str,
+        settings: &[(&str, String)],
+        deadline: std::time::Duration,
+    ) -> GuardProcessInner {
+        GuardProcessInner::start_with_lambda(
+            Path::new(env!("CARGO_BIN_EXE_eks-endpoint-guard")),
+            function_arn,
+            settings,
+            deadline,
+        )
+        .await
+    }
+
     pub async fn start_as(function_arn: &str, settings: &[(&str, String)]) -> GuardProcessInner {
         GuardProcessInner::start(
             Path::new(env!("CARGO_BIN_EXE_eks-endpoint-guard")),
