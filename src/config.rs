@@ -54,6 +54,9 @@ pub struct Config {
     /// retries) gets three times as long. A hung endpoint then costs a
     /// bounded slice of the invocation, never the whole deadline.
     pub call_attempt_timeout: Duration,
+    /// Also import every violation into AWS Security Hub as an ASFF finding
+    /// (`SECURITY_HUB`, `true` or `false`; default `false`).
+    pub security_hub: bool,
 }
 
 impl Config {
@@ -200,6 +203,21 @@ impl Config {
             },
         };
 
+        let security_hub = match value("SECURITY_HUB")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            None => false,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    variable: "SECURITY_HUB",
+                    problem: format!("`{other}` is neither `true` nor `false`"),
+                });
+            }
+        };
+
         Ok(Config {
             alert_topic_arn,
             mode,
@@ -218,6 +236,7 @@ impl Config {
             // Up to four calls (list updates, describe, revert, publish).
             sweep_cluster_budget: call_attempt_timeout * 3 * 4 + deadline_margin,
             call_attempt_timeout,
+            security_hub,
         })
     }
 }

@@ -81,6 +81,18 @@ pub enum GuardError {
         done: String,
         message: String,
     },
+
+    /// Security Hub did not take the finding (after the SDK's retries and
+    /// one more try). The revert and the alert are done; Lambda's retry
+    /// imports it again, into the same finding (its `Id` is stable).
+    #[error(
+        "Security Hub finding {finding_id} for cluster {cluster} not imported: {message}; the revert and the alert are done; failing so that Lambda retries the import"
+    )]
+    SecurityHubImportFailed {
+        cluster: String,
+        finding_id: String,
+        message: String,
+    },
 }
 
 impl GuardError {
@@ -94,6 +106,7 @@ impl GuardError {
             GuardError::SweepIncomplete { .. } => "SweepIncomplete",
             GuardError::OutOfReach { .. } => "OutOfReach",
             GuardError::RevertFailed { .. } => "RevertFailed",
+            GuardError::SecurityHubImportFailed { .. } => "SecurityHubImportFailed",
         }
     }
 }

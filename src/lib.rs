@@ -10,6 +10,7 @@
 //! - [`outcome`]: the one typed outcome that answers, alerts and metrics share.
 //! - [`clock`]: epoch milliseconds and CloudTrail times.
 //! - [`alert`]: the finding and its email, Slack and machine views.
+//! - [`securityhub`]: the finding as ASFF, imported into AWS Security Hub.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
 //! - [`error`]: errors and how Lambda sees them.
@@ -25,4 +26,5 @@ pub mod guard;
 pub mod metrics;
 pub mod outcome;
 pub mod policy;
+pub mod securityhub;
 pub mod startup;
