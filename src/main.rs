@@ -5,7 +5,7 @@ use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::eks::{CallPace, EksClients};
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use eks_endpoint_guard::metrics::{emf_line, measure};
-use eks_endpoint_guard::startup::{report_init_error, sdk_config, sns_client};
+use eks_endpoint_guard::startup::{report_init_error, sdk_config, security_hub, sns_client};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -26,7 +26,11 @@ async fn main() -> Result<(), Error> {
         None => EksClients::single(aws_sdk_eks::Client::new(&sdk), pace),
     };
     let sns = sns_client(&sdk, &config.alert_topic_arn);
-    let guard = Guard::with_clients(config, eks, sns);
+    let security_hub = security_hub(&sdk, &config);
+    let mut guard = Guard::with_clients(config, eks, sns);
+    if let Some(security_hub) = security_hub {
+        guard = guard.with_security_hub(security_hub);
+    }
     let guard = &guard;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::new(

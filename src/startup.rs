@@ -6,6 +6,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, SdkConfig};
 
 use crate::config::{Config, GUARD_NAME};
+use crate::securityhub::SecurityHub;
 
 /// Loads the standard AWS SDK settings (region, credentials, `AWS_ENDPOINT_URL*`),
 /// with time-outs on every call so that a hung endpoint cannot eat the
@@ -29,6 +30,20 @@ pub fn sns_client(sdk: &SdkConfig, topic_arn: &str) -> aws_sdk_sns::Client {
         config = config.region(aws_sdk_sns::config::Region::new(region.to_string()));
     }
     aws_sdk_sns::Client::from_conf(config.build())
+}
+
+/// The Security Hub importer when `SECURITY_HUB=true`: in the function's
+/// region, for its own account and, in the central layout, for member
+/// accounts through the remediation role (only a finding's own account may
+/// import it).
+pub fn security_hub(sdk: &SdkConfig, config: &Config) -> Option<SecurityHub> {
+    if !config.security_hub {
+        return None;
+    }
+    Some(match &config.remediation_role_name {
+        Some(role) => SecurityHub::cross_account(sdk, role),
+        None => SecurityHub::new(aws_sdk_securityhub::Client::new(sdk)),
+    })
 }
 
 /// Connect, attempt and whole-call time-outs for every SDK client.

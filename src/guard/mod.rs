@@ -12,16 +12,19 @@
 //! - `exemption`: the exempt tag put on or taken off.
 //! - `sweep`: every cluster of every account, without waiting.
 //! - `backoff`: the pause before any retry.
+//! - `security_hub`: the violation recorded as a Security Hub finding.
 //!
-//! Revert first, alert after, so an SNS outage never delays a revert; and
-//! everything the guard cannot finish fails the invocation, so Lambda retries
-//! the event or parks it in the on-failure destination.
+//! Revert first, alert after, so an SNS outage never delays a revert; the
+//! Security Hub finding last, so its outage delays neither. Everything the
+//! guard cannot finish fails the invocation, so Lambda retries the event or
+//! parks it in the on-failure destination.
 
 mod backoff;
 mod exemption;
 pub mod invocation;
 mod judge;
 mod reach;
+mod security_hub;
 mod sweep;
 mod token;
 
@@ -35,6 +38,7 @@ use crate::eks::{CallPace, EksClients};
 use crate::error::GuardError;
 use crate::event::{self, ClusterChange, Trigger};
 use crate::outcome::Outcome;
+use crate::securityhub::SecurityHub;
 
 pub use invocation::{Deadline, Invocation};
 pub use sweep::SweepSummary;
@@ -90,6 +94,8 @@ pub struct Guard {
     config: Config,
     eks: EksClients,
     sns: aws_sdk_sns::Client,
+    /// With `SECURITY_HUB=true`: where violations are also recorded.
+    security_hub: Option<SecurityHub>,
 }
 
 impl Guard {
@@ -101,7 +107,21 @@ impl Guard {
     }
 
     pub fn with_clients(config: Config, eks: EksClients, sns: aws_sdk_sns::Client) -> Guard {
-        Guard { config, eks, sns }
+        Guard {
+            config,
+            eks,
+            sns,
+            security_hub: None,
+        }
+    }
+
+    /// Also imports every violation into Security Hub, after its revert
+    /// and its alert.
+    pub fn with_security_hub(self, security_hub: SecurityHub) -> Guard {
+        Guard {
+            security_hub: Some(security_hub),
+            ..self
+        }
     }
 
     /// Handles one invocation payload: which use case it is.
