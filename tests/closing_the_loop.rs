@@ -204,7 +204,10 @@ async fn refused_with_no_update_listed_the_guard_keeps_to_two_calls_a_second() {
     // 50 ms poll interval the back-off starts small, so the pace is what
     // holds the guard back (at the default 1 s the back-off does).
     let beyond_the_burst = (requests.len() - 2) as f64 / span.as_secs_f64();
-    assert!(beyond_the_burst <= 2.0, "{beyond_the_burst:.2} EKS calls a second");
+    assert!(
+        beyond_the_burst <= 2.0,
+        "{beyond_the_burst:.2} EKS calls a second"
+    );
     assert!(
         eks.max_requests_in_window(Some("prod-eu"), Duration::from_secs(5)) <= 2 + 2 * 5,
         "a burst of 2, then 2 a second"
