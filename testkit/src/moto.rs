@@ -1,6 +1,8 @@
 //! Starts `moto_server` (moto 5, the local AWS emulator) for the services it models well
-//! enough for this project: SNS, SQS and STS. EKS update behaviour is not one of them; use
-//! [`crate::eks`] for that.
+//! enough for this project: SNS, SQS and STS, and Security Hub's `BatchImportFindings` and
+//! `GetFindings` (all on the one port; Security Hub takes any document, keyed by `Id` and
+//! merged field by field on a repeat, and ignores `GetFindings` filters). EKS update behaviour
+//! is not one of them; use [`crate::eks`] for that.
 //!
 //! The guard alerts through SNS. A test cannot read an SNS topic, so it subscribes an SQS queue
 //! to the topic ([`Moto::topic_with_inbox`]) and reads what SNS delivered there
