@@ -83,10 +83,11 @@ pub enum GuardError {
     },
 
     /// Security Hub did not take the finding (after the SDK's retries and
-    /// one more try). The revert and the alert are done; Lambda's retry
-    /// imports it again, into the same finding (its `Id` is stable).
+    /// one more try). The alert is out, and any revert was done before it;
+    /// Lambda's retry imports again, into the same finding (its `Id` is
+    /// stable).
     #[error(
-        "Security Hub finding {finding_id} for cluster {cluster} not imported: {message}; the revert and the alert are done; failing so that Lambda retries the import"
+        "Security Hub finding {finding_id} for cluster {cluster} not imported: {message}; the alert is out (and any revert before it); failing so that Lambda retries the import"
     )]
     SecurityHubImportFailed {
         cluster: String,

@@ -251,11 +251,15 @@ pub fn product_arn(partition: &str, region: &str, account: &str) -> String {
     format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
 }
 
-/// An RFC 3339 time with up to milliseconds (`2026-11-23T06:00:01.5Z`).
+/// An RFC 3339 time with three digits of milliseconds
+/// (`2026-11-23T06:00:01.500Z`): always the same width, so that later times
+/// also sort later as text.
 pub fn timestamp(epoch_ms: u64) -> String {
-    DateTime::from_millis(epoch_ms as i64)
+    let seconds = DateTime::from_secs((epoch_ms / 1000) as i64)
         .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string());
+    let whole = seconds.trim_end_matches('Z');
+    format!("{whole}.{:03}Z", epoch_ms % 1000)
 }
 
 /// The ASFF document for `finding` (an alert the guard sent) as it now
@@ -445,7 +449,7 @@ fn description(finding: &Finding, standing: Standing, exemption: Option<&Exempti
                 finding.action.update_id.as_deref().unwrap_or("unknown"),
             ));
             if let Some(reason) = reason {
-                parts.push(sentence(&format!("It was found so: {reason}")));
+                parts.push(sentence(&format!("Found before the revert: {reason}")));
             }
         }
         Standing::Open | Standing::Exempt => {
@@ -1150,7 +1154,7 @@ mod tests {
         // CreatedAt is the event's time; UpdatedAt the import's.
         assert_eq!(json["CreatedAt"], "2026-11-23T06:00:01Z");
         assert_eq!(json["FirstObservedAt"], "2026-11-23T06:00:01Z");
-        assert_eq!(json["UpdatedAt"], "2026-11-23T06:05:00Z");
+        assert_eq!(json["UpdatedAt"], "2026-11-23T06:05:00.000Z");
         assert_eq!(json["LastObservedAt"], json["UpdatedAt"]);
         let description = json["Description"].as_str().unwrap();
         for needle in [
@@ -1510,7 +1514,10 @@ mod tests {
         ));
         let times: Vec<u64> = (0..100).map(|_| hub.next_updated_at_ms()).collect();
         assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
-        assert!(timestamp(times[0]).ends_with('Z'));
+        assert_eq!(timestamp(1_795_413_900_007), "2026-11-23T06:05:00.007Z");
+        assert_eq!(timestamp(1_795_413_901_250), "2026-11-23T06:05:01.250Z");
+        let texts: Vec<String> = times.iter().map(|t| timestamp(*t)).collect();
+        assert!(texts.windows(2).all(|w| w[1] > w[0]), "{texts:?}");
     }
 
     #[test]

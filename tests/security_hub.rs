@@ -340,7 +340,7 @@ async fn a_security_hub_outage_delays_neither_the_revert_nor_the_alert_and_fails
     let message = err.to_string();
     assert!(message.contains(FINDING_ID), "{message}");
     assert!(
-        message.contains("the revert and the alert are done"),
+        message.contains("the alert is out (and any revert before it)"),
         "{message}"
     );
     // (The journal notes each import once, however often the SDK tries it.)
