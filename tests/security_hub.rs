@@ -512,12 +512,15 @@ async fn an_exempt_cluster_is_suppressed_naming_the_tag() {
 #[derive(Clone)]
 struct Hub {
     endpoint_url: String,
+    /// Read as this role (a member account's), through moto's STS.
+    role_arn: Option<String>,
 }
 
 impl Hub {
     async fn enable(moto: &Moto) -> Hub {
         let hub = Hub {
             endpoint_url: moto.endpoint_url(),
+            role_arn: None,
         };
         hub.call(|client| async move {
             client
@@ -560,27 +563,39 @@ impl Hub {
         F: FnOnce(aws_sdk_securityhub::Client) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Vec<Value>>,
     {
-        let endpoint_url = self.endpoint_url.clone();
+        let (endpoint_url, role_arn) = (self.endpoint_url.clone(), self.role_arn.clone());
         let thread = std::thread::Builder::new()
             .stack_size(64 << 20)
             .spawn(move || {
-                let config = aws_sdk_securityhub::Config::builder()
-                    .behavior_version(aws_sdk_securityhub::config::BehaviorVersion::latest())
-                    .region(aws_sdk_securityhub::config::Region::new("eu-west-1"))
-                    .credentials_provider(aws_sdk_securityhub::config::Credentials::new(
-                        guard_testkit::TEST_ACCESS_KEY_ID,
-                        guard_testkit::TEST_ACCESS_KEY_ID,
-                        None,
-                        None,
-                        "test",
-                    ))
-                    .endpoint_url(endpoint_url)
-                    .build();
-                tokio::runtime::Builder::new_current_thread()
+                let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .expect("a runtime")
-                    .block_on(call(aws_sdk_securityhub::Client::from_conf(config)))
+                    .expect("a runtime");
+                runtime.block_on(async move {
+                    // Everything named: nothing of the environment applies.
+                    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                        .region(aws_config::Region::new("eu-west-1"))
+                        .credentials_provider(aws_sdk_securityhub::config::Credentials::new(
+                            guard_testkit::TEST_ACCESS_KEY_ID,
+                            guard_testkit::TEST_ACCESS_KEY_ID,
+                            None,
+                            None,
+                            "test",
+                        ))
+                        .endpoint_url(endpoint_url)
+                        .load()
+                        .await;
+                    let mut config = aws_sdk_securityhub::config::Builder::from(&sdk);
+                    if let Some(role_arn) = role_arn {
+                        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                            .session_name("test")
+                            .configure(&sdk)
+                            .build()
+                            .await;
+                        config = config.credentials_provider(provider);
+                    }
+                    call(aws_sdk_securityhub::Client::from_conf(config.build())).await
+                })
             })
             .expect("a thread");
         tokio::task::spawn_blocking(move || thread.join().expect("the call"))
@@ -822,5 +837,67 @@ async fn through_the_binary_an_exempt_cluster_is_a_suppressed_finding() {
             .contains("eks-endpoint-guard/exempt=true"),
         "{:#}",
         found[0]
+    );
+}
+
+/// Central layout: a member account's cluster. Only the finding's own
+/// account may import it, so the guard imports through the member's
+/// remediation role, into the member's product; the central account's
+/// Security Hub gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_binary_a_member_accounts_finding_goes_into_the_members_security_hub() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, _inbox) = moto.topic_with_inbox("hub-central").await;
+    let central = Hub::enable(&moto).await;
+    let member = Hub {
+        role_arn: Some("arn:aws:iam::444455556666:role/eks-endpoint-guard-remediation".into()),
+        ..central.clone()
+    };
+    let eks = EksDouble::start(EksOptions {
+        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(200))),
+        ..EksOptions::default()
+    })
+    .await
+    .expect("EKS double");
+    eks.add_cluster(ClusterSpec::new("member-cluster").public(true));
+    let mut settings = settings(&topic, &moto, &eks);
+    settings.push((
+        "REMEDIATION_ROLE_NAME",
+        "eks-endpoint-guard-remediation".to_string(),
+    ));
+    let guard = GuardProcess::start_as(
+        "arn:aws:lambda:eu-west-1:123456789012:function:eks-endpoint-guard",
+        &settings,
+    )
+    .await;
+
+    let answer = guard
+        .invoke(&sample(
+            "updateclusterconfig-open-public.json",
+            &[
+                ("\"prod-eu\"", "\"member-cluster\""),
+                (
+                    "\"account\": \"111122223333\"",
+                    "\"account\": \"444455556666\"",
+                ),
+            ],
+        ))
+        .await
+        .expect_response();
+
+    assert_eq!(answer["outcome"], "reverted", "{answer}");
+    assert_eq!(answer["revertConfirmed"], true);
+    let found = member.findings().await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_valid(&found[0]);
+    assert_eq!(found[0]["AwsAccountId"], "444455556666");
+    assert_eq!(
+        found[0]["ProductArn"],
+        "arn:aws:securityhub:eu-west-1:444455556666:product/444455556666/default"
+    );
+    assert_eq!(found[0]["Compliance"]["Status"], "PASSED");
+    assert!(
+        central.findings().await.is_empty(),
+        "nothing in the central account's Security Hub"
     );
 }
