@@ -70,6 +70,9 @@ pub struct Config {
     /// retries) gets three times as long. A hung endpoint then costs a
     /// bounded slice of the invocation, never the whole deadline.
     pub call_attempt_timeout: Duration,
+    /// Also import every violation into AWS Security Hub as an ASFF finding
+    /// (`SECURITY_HUB`, `true` or `false`; default `false`).
+    pub security_hub: bool,
 }
 
 impl Config {
@@ -266,6 +269,21 @@ impl Config {
             },
         };
 
+        let security_hub = match value("SECURITY_HUB")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            None => false,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    variable: "SECURITY_HUB",
+                    problem: format!("`{other}` is neither `true` nor `false`"),
+                });
+            }
+        };
+
         Ok(Config {
             alert_topic_arn,
             mode,
@@ -288,6 +306,7 @@ impl Config {
             sweep_exclude_accounts,
             sweep_concurrency,
             call_attempt_timeout,
+            security_hub,
         })
     }
 }

@@ -93,6 +93,19 @@ pub enum GuardError {
         done: String,
         message: String,
     },
+
+    /// Security Hub did not take the finding (after the SDK's retries and
+    /// one more try). The alert is out, and any revert was done before it;
+    /// Lambda's retry imports again, into the same finding (its `Id` is
+    /// stable).
+    #[error(
+        "Security Hub finding {finding_id} for cluster {cluster} not imported: {message}; the alert is out (and any revert before it); failing so that Lambda retries the import"
+    )]
+    SecurityHubImportFailed {
+        cluster: String,
+        finding_id: String,
+        message: String,
+    },
 }
 
 impl GuardError {
@@ -107,6 +120,7 @@ impl GuardError {
             GuardError::OutOfReach { .. } => "OutOfReach",
             GuardError::RevertFailed { .. } => "RevertFailed",
             GuardError::WaitedTooLong { .. } => "WaitedTooLong",
+            GuardError::SecurityHubImportFailed { .. } => "SecurityHubImportFailed",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`clock`]: epoch milliseconds and CloudTrail times.
 //! - [`alert`]: the finding and its email, Slack and machine views.
 //! - [`tool`]: which tool made a change, and what happens next because of it (pure).
+//! - [`securityhub`]: the finding as ASFF, imported into AWS Security Hub.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
 //! - [`error`]: errors and how Lambda sees them.
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod organization;
 pub mod outcome;
 pub mod policy;
+pub mod securityhub;
 pub mod startup;
 pub mod sweep_alert;
 pub mod tool;

@@ -9,10 +9,12 @@ use crate::config::{Config, GUARD_NAME};
 use crate::eks::{CallPace, EksClients};
 use crate::guard::Guard;
 use crate::organization::Organization;
+use crate::securityhub::SecurityHub;
 
 /// The guard with its clients: EKS (through the remediation role for other
 /// accounts), SNS in the alert topic's region, Lambda for hand-offs, and
-/// Organizations when the sweep walks the organization.
+/// Organizations when the sweep walks the organization, Security Hub when
+/// findings go there too.
 pub async fn guard(config: Config) -> Guard {
     let sdk = sdk_config(&config).await;
     let pace = CallPace::new(config.eks_calls_per_second);
@@ -25,10 +27,14 @@ pub async fn guard(config: Config) -> Guard {
         false => None,
     };
     let sns = sns_client(&sdk, &config.alert_topic_arn);
-    let guard =
+    let security_hub = security_hub(&sdk, &config);
+    let mut guard =
         Guard::with_clients(config, eks, sns).handing_off_with(aws_sdk_lambda::Client::new(&sdk));
-    match organization {
-        Some(organization) => guard.sweeping(organization),
+    if let Some(organization) = organization {
+        guard = guard.sweeping(organization);
+    }
+    match security_hub {
+        Some(security_hub) => guard.with_security_hub(security_hub),
         None => guard,
     }
 }
@@ -55,6 +61,20 @@ pub fn sns_client(sdk: &SdkConfig, topic_arn: &str) -> aws_sdk_sns::Client {
         config = config.region(aws_sdk_sns::config::Region::new(region.to_string()));
     }
     aws_sdk_sns::Client::from_conf(config.build())
+}
+
+/// The Security Hub importer when `SECURITY_HUB=true`: in the function's
+/// region, for its own account and, in the central layout, for member
+/// accounts through the remediation role (only a finding's own account may
+/// import it).
+pub fn security_hub(sdk: &SdkConfig, config: &Config) -> Option<SecurityHub> {
+    if !config.security_hub {
+        return None;
+    }
+    Some(match &config.remediation_role_name {
+        Some(role) => SecurityHub::cross_account(sdk, role),
+        None => SecurityHub::new(aws_sdk_securityhub::Client::new(sdk)),
+    })
 }
 
 /// Connect, attempt and whole-call time-outs for every SDK client.

@@ -33,6 +33,7 @@ use crate::error::GuardError;
 use crate::event::{ClusterChange, Origin};
 use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointFix, Mode, Verdict, decide, evaluate};
+use crate::securityhub::Standing;
 use crate::tool;
 
 /// How many spent tokens (an earlier revert of the same cause that failed,
@@ -142,10 +143,24 @@ impl Guard {
             } else {
                 self.tell(change, judged, &acted).await?
             };
+            let recorded = self
+                .record_judged(home, change, &state, judged, &acted, deadline)
+                .await;
             if let Some(update_id) = &acted.update_id {
-                self.confirm_revert(eks, change, judged, acted.clone(), update_id, deadline)
-                    .await?;
+                // How the revert ends is recorded last, and is what counts.
+                self.confirm_revert(
+                    eks,
+                    home,
+                    change,
+                    judged,
+                    acted.clone(),
+                    update_id,
+                    deadline,
+                )
+                .await?;
                 answer.revert_confirmed = Some(true);
+            } else {
+                recorded?;
             }
             return Ok(answer);
         }
@@ -388,10 +403,13 @@ impl Guard {
 
     /// Follows the revert to its end; one that ended `Failed` or `Cancelled`
     /// gets a second alert saying the endpoint is still open, and fails the
-    /// invocation so that Lambda retries it (and reverts again).
+    /// invocation so that Lambda retries it (and reverts again). Either end
+    /// is recorded in Security Hub (a success as resolved).
+    #[allow(clippy::too_many_arguments)]
     async fn confirm_revert(
         &self,
         eks: &Eks,
+        home: &AccountRef,
         change: &ClusterChange,
         judged: Judged<'_>,
         acted: Acted,
@@ -401,7 +419,10 @@ impl Guard {
         let name = change.cluster_name.as_str();
         let update = self.follow_revert(eks, name, update_id, deadline).await?;
         if update.state == UpdateState::Successful {
-            return Ok(());
+            let finding = alert::finding(change, judged, self.config.mode, &acted);
+            return self
+                .record(home, &finding, Standing::Resolved, None, deadline)
+                .await;
         }
         let failed = FailedRevert {
             update_id: update.id.clone(),
@@ -415,6 +436,8 @@ impl Guard {
         let finding = alert::finding(change, judged, self.config.mode, &acted);
         log_decision(change, Outcome::RevertFailed, &finding.action.description);
         self.send_alert(name, &finding).await?;
+        // The failed revert is this invocation's error (logged if this fails).
+        let _ = self.record_told(home, &finding, None, deadline).await;
         Err(GuardError::RevertFailed {
             cluster: name.to_string(),
             update_id: update.id,

@@ -12,10 +12,12 @@
 //! - `exemption`: the exempt tag put on or taken off.
 //! - `sweep`: every cluster of every account, without waiting.
 //! - `backoff`: the pause before any retry.
+//! - `security_hub`: the violation recorded as a Security Hub finding.
 //!
-//! Revert first, alert after, so an SNS outage never delays a revert; and
-//! everything the guard cannot finish fails the invocation, so Lambda retries
-//! the event or parks it in the on-failure destination.
+//! Revert first, alert after, so an SNS outage never delays a revert; the
+//! Security Hub finding last, so its outage delays neither. Everything the
+//! guard cannot finish fails the invocation, so Lambda retries the event or
+//! parks it in the on-failure destination.
 
 mod backoff;
 mod exemption;
@@ -23,6 +25,7 @@ mod handoff;
 pub mod invocation;
 mod judge;
 mod reach;
+mod security_hub;
 mod sweep;
 mod token;
 
@@ -39,6 +42,7 @@ use crate::error::GuardError;
 use crate::event::{self, ClusterChange, Trigger};
 use crate::organization::Organization;
 use crate::outcome::Outcome;
+use crate::securityhub::SecurityHub;
 
 pub use invocation::{Deadline, Invocation};
 pub use sweep::SweepSummary;
@@ -98,6 +102,8 @@ pub struct Guard {
     lambda: Option<aws_sdk_lambda::Client>,
     /// The sweep lists the organization's accounts (`SWEEP_ORGANIZATION`).
     organization: Option<Organization>,
+    /// With `SECURITY_HUB=true`: where violations are also recorded.
+    security_hub: Option<SecurityHub>,
 }
 
 impl Guard {
@@ -115,6 +121,7 @@ impl Guard {
             sns,
             lambda: None,
             organization: None,
+            security_hub: None,
         }
     }
 
@@ -122,6 +129,15 @@ impl Guard {
     pub fn sweeping(self, organization: Organization) -> Guard {
         Guard {
             organization: Some(organization),
+            ..self
+        }
+    }
+
+    /// Also imports every violation into Security Hub, after its revert
+    /// and its alert.
+    pub fn with_security_hub(self, security_hub: SecurityHub) -> Guard {
+        Guard {
+            security_hub: Some(security_hub),
             ..self
         }
     }

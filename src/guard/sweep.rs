@@ -290,6 +290,7 @@ impl Guard {
         );
         log_decision(change, finding.outcome, &finding.action.description);
         let message_id = self.send_alert(name, &finding).await?;
+        self.record_told(home, &finding, None, deadline).await?;
         Ok(Answer {
             update_id: acted.update_id,
             alert_message_id: Some(message_id),

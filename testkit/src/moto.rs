@@ -1,6 +1,8 @@
 //! Starts `moto_server` (moto 5, the local AWS emulator) for the services it models well
-//! enough for this project: SNS, SQS, STS and Organizations ([`crate::organizations`]). EKS
-//! update behaviour is not one of them; use [`crate::eks`] for that.
+//! enough for this project: SNS, SQS, STS, Organizations ([`crate::organizations`]), and
+//! Security Hub's `BatchImportFindings` and `GetFindings` (all on the one port; Security Hub
+//! takes any document, keyed by `Id` and merged field by field on a repeat, and ignores
+//! `GetFindings` filters). EKS update behaviour is not one of them; use [`crate::eks`] for that.
 //!
 //! moto puts each request in the account its access key belongs to: keys that `AssumeRole`
 //! handed out belong to the role's account, every other key to [`ACCOUNT`]. So a client that

@@ -1,0 +1,118 @@
+//! The violation recorded as a Security Hub finding (`SECURITY_HUB=true`).
+//!
+//! Always after the revert and after the alert, so that a Security Hub
+//! outage delays neither and loses no alert. An import that still fails
+//! after the SDK's retries and one more try fails the invocation, but the
+//! caller decides when: only once everything else is done. Lambda's retry
+//! then imports again, into the same finding (see [`crate::securityhub`]).
+
+use tracing::{info, warn};
+
+use super::{Deadline, Guard};
+use crate::alert::{self, Acted, Finding, Judged};
+use crate::eks::{AccountRef, ClusterState};
+use crate::error::GuardError;
+use crate::event::ClusterChange;
+use crate::policy::Action;
+use crate::securityhub::{self, Exemption, Standing};
+
+/// One import, then one more if it fails (on top of the SDK's retries).
+const IMPORT_ATTEMPTS: u32 = 2;
+
+impl Guard {
+    /// Records what `tell` alerted about a judged cluster; nothing
+    /// when Security Hub is off, or the cluster complies as read.
+    pub(super) async fn record_judged(
+        &self,
+        home: &AccountRef,
+        change: &ClusterChange,
+        state: &ClusterState,
+        judged: Judged<'_>,
+        acted: &Acted,
+        deadline: Deadline,
+    ) -> Result<(), GuardError> {
+        if self.security_hub.is_none() {
+            return Ok(());
+        }
+        let finding = alert::finding(change, judged, self.config.mode, acted);
+        let key = &self.config.exempt_tag_key;
+        let exemption = match judged.action {
+            Action::Exempt(_) => state.tags.get(key).map(|value| Exemption {
+                tag_key: key.clone(),
+                tag_value: value.clone(),
+            }),
+            _ => None,
+        };
+        self.record_told(home, &finding, exemption.as_ref(), deadline)
+            .await
+    }
+
+    /// Records an alert that was sent, as it stands (see [`Standing::of`]).
+    pub(super) async fn record_told(
+        &self,
+        home: &AccountRef,
+        finding: &Finding,
+        exemption: Option<&Exemption>,
+        deadline: Deadline,
+    ) -> Result<(), GuardError> {
+        match Standing::of(finding) {
+            Some(standing) => {
+                self.record(home, finding, standing, exemption, deadline)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Imports `finding` as it `stands` into the Security Hub of the
+    /// cluster's account in the function's region (`home`).
+    pub(super) async fn record(
+        &self,
+        home: &AccountRef,
+        finding: &Finding,
+        standing: Standing,
+        exemption: Option<&Exemption>,
+        deadline: Deadline,
+    ) -> Result<(), GuardError> {
+        let Some(hub) = &self.security_hub else {
+            return Ok(());
+        };
+        let doc = securityhub::asff(finding, standing, exemption, home, hub.next_updated_at_ms());
+        let cluster = finding.cluster.name.as_str();
+        let pause = self.config.poll_interval;
+        let mut why = String::new();
+        for attempt in 1..=IMPORT_ATTEMPTS {
+            if attempt > 1 {
+                if !deadline.allows(pause + self.config.call_timeout()) {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
+            if !deadline.allows(self.config.call_timeout()) {
+                why = "no time left before the invocation deadline".to_string();
+                break;
+            }
+            match hub.import(&doc, home).await {
+                Ok(()) => {
+                    info!(
+                        cluster,
+                        finding_id = %doc.id,
+                        compliance = standing.compliance(),
+                        workflow = standing.workflow(),
+                        "security hub finding imported"
+                    );
+                    return Ok(());
+                }
+                Err(error) => {
+                    warn!(cluster, finding_id = %doc.id, attempt, %error, "security hub import failed");
+                    why = error;
+                }
+            }
+        }
+        Err(GuardError::SecurityHubImportFailed {
+            cluster: cluster.to_string(),
+            finding_id: doc.id,
+            message: why,
+        })
+    }
+}
