@@ -8,7 +8,9 @@
 //! 3. Reaction time: from the end of the blocking update to the revert
 //!    request, at the default 1 s poll interval.
 //! 4. Peak RSS of the process after all of the above (VmHWM).
-//! 5. Sweep: 500 clusters in mixed states, EKS answering after 20 ms.
+//! 5. Sweep: 500 clusters with 50 finished updates each, EKS answering after
+//!    20 ms: time, and EKS calls per compliant and per open cluster.
+//! 6. Organization sweep: 3 accounts x 2 regions.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -156,8 +158,10 @@ async fn main() -> Result<(), String> {
     );
     drop(guard);
 
-    // 5. Sweep of 500 clusters at 20 ms per EKS call: a third open, a third
-    // private, a third exempt; a fresh double for each concurrency.
+    // 5. Sweep of 500 clusters at 20 ms per EKS call, each with 50 finished
+    // updates (years of version, add-on and logging updates): 450 comply
+    // (private or narrow), 25 are open, 25 exempt; a fresh double (and a
+    // fresh guard, so no memory of updates) for each concurrency.
     for concurrency in ["4", "8"] {
         let slow = EksDouble::start(EksOptions {
             latency: Duration::from_millis(20),
@@ -166,12 +170,22 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
         for i in 0..500 {
-            let spec = ClusterSpec::new(&format!("sweep-{i:03}"));
-            slow.add_cluster(match i % 3 {
+            let name = format!("sweep-{i:03}");
+            let spec = ClusterSpec::new(&name);
+            slow.add_cluster(match i % 20 {
                 0 => spec,
-                1 => spec.public(false).private(true),
-                _ => spec.tag("eks-endpoint-guard/exempt", "true"),
+                1 => spec.tag("eks-endpoint-guard/exempt", "true"),
+                n if n % 2 == 0 => spec.public(false).private(true),
+                _ => spec.cidrs(["203.0.113.0/24"]),
             });
+            for _ in 0..50 {
+                let id = slow.start_other_update(
+                    &name,
+                    "VersionUpdate",
+                    UpdateBehaviour::staying_active(Finish::Manual),
+                );
+                slow.finish_update(&name, &id);
+            }
         }
         let guard = FunctionProcess::start(
             &binary,
@@ -181,6 +195,7 @@ async fn main() -> Result<(), String> {
                 ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
                 ("AWS_ENDPOINT_URL_EKS", slow.endpoint_url()),
                 ("SWEEP_CONCURRENCY", concurrency.to_string()),
+                ("ALLOWED_PUBLIC_CIDRS", "203.0.113.0/24".to_string()),
             ],
         )
         .await;
@@ -193,9 +208,25 @@ async fn main() -> Result<(), String> {
             )
             .await
             .expect_response();
+        let took = started.elapsed().as_secs_f64();
+        let requests = slow.requests();
+        let calls_on = |names: &dyn Fn(usize) -> bool| {
+            requests
+                .iter()
+                .filter(|r| {
+                    r.cluster
+                        .as_deref()
+                        .and_then(|c| c.strip_prefix("sweep-"))
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| names(n))
+                })
+                .count()
+        };
+        let compliant = calls_on(&|n| n % 20 >= 2) as f64 / 450.0;
+        let open = calls_on(&|n| n % 20 == 0) as f64 / 25.0;
         println!(
-            "sweep of 500 clusters at 20 ms/call, concurrency {concurrency}: {:.2} s (aim <= 10 s); {}",
-            started.elapsed().as_secs_f64(),
+            "sweep of 500 clusters x 50 finished updates at 20 ms/call, concurrency {concurrency}: {took:.2} s (aim <= 10 s); EKS calls per compliant cluster {compliant:.2} (aim <= 2), per open cluster {open:.1} (its history read once per environment); {} EKS calls in all; {}",
+            requests.len(),
             answer["sweep"]
                 .as_object()
                 .map(|s| format!(
@@ -210,6 +241,75 @@ async fn main() -> Result<(), String> {
                 .unwrap_or_else(|| answer.to_string())
         );
     }
+
+    // 6. Organization sweep: 3 accounts (management + 2 members) x 2 regions,
+    // 10 clusters in each place (1 open), 20 ms per EKS call.
+    let org_moto = Moto::start().await?;
+    let organization = org_moto.organization(2, 0).await;
+    let (org_topic, _org_inbox) = org_moto.topic_with_inbox("bench-org").await;
+    let org_eks = EksDouble::start(EksOptions {
+        latency: Duration::from_millis(20),
+        account: guard_testkit::moto::ACCOUNT.to_string(),
+        ..EksOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    org_eks.resolve_keys_through_sts(&org_moto.endpoint_url());
+    for account in organization.active_accounts() {
+        for region in ["eu-west-1", "eu-central-1"] {
+            let place = org_eks.in_account(&account).in_region(region);
+            for i in 0..10 {
+                let spec = ClusterSpec::new(&format!("c{i}"));
+                place.add_cluster(if i == 0 {
+                    spec
+                } else {
+                    spec.public(false).private(true)
+                });
+            }
+        }
+    }
+    let org_guard = FunctionProcess::start(
+        &binary,
+        &format!(
+            "arn:aws:lambda:eu-west-1:{}:function:eks-endpoint-guard",
+            guard_testkit::moto::ACCOUNT
+        ),
+        &[
+            ("ALERT_TOPIC_ARN", org_topic),
+            ("AWS_ENDPOINT_URL_SNS", org_moto.endpoint_url()),
+            ("AWS_ENDPOINT_URL_STS", org_moto.endpoint_url()),
+            ("AWS_ENDPOINT_URL_ORGANIZATIONS", org_moto.endpoint_url()),
+            ("AWS_ENDPOINT_URL_EKS", org_eks.endpoint_url()),
+            (
+                "REMEDIATION_ROLE_NAME",
+                "eks-endpoint-guard-remediation".to_string(),
+            ),
+            ("SWEEP_ORGANIZATION", "true".to_string()),
+            ("GUARD_REGIONS", "eu-central-1".to_string()),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let answer = org_guard
+        .api
+        .invoke(
+            sample(
+                "scheduled-sweep.json",
+                &[("111122223333", guard_testkit::moto::ACCOUNT)],
+            ),
+            SystemTime::now() + Duration::from_secs(900),
+        )
+        .await
+        .expect_response();
+    println!(
+        "organization sweep, 3 accounts x 2 regions x 10 clusters at 20 ms/call: {:.2} s; accounts {} regions {} seen {} reverted {} ({} EKS calls)",
+        started.elapsed().as_secs_f64(),
+        answer["sweep"]["accounts"],
+        answer["sweep"]["regions"],
+        answer["sweep"]["seen"],
+        answer["sweep"]["reverted"],
+        org_eks.requests().len()
+    );
     Ok(())
 }
 

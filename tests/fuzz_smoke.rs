@@ -8,6 +8,10 @@ mod check;
 
 use serde_json::Value;
 
+/// Byte-level and structural mutations per sample: about 4 x 45 samples x
+/// 100 runs in some 15 s of the test command; `make fuzz` goes further.
+const MUTATIONS_PER_SEED: usize = 100;
+
 /// xorshift64*: a reproducible stream of choices, no dependency.
 struct Choices(u64);
 
@@ -89,7 +93,7 @@ fn the_decision_path_survives_mutated_events() {
     let mut runs = 0;
     for seed in &seeds {
         check::decision_path(seed);
-        for _ in 0..300 {
+        for _ in 0..MUTATIONS_PER_SEED {
             // Byte-level: flip, cut, or splice.
             let mut bytes = seed.clone();
             match choices.below(3) {
@@ -107,7 +111,7 @@ fn the_decision_path_survives_mutated_events() {
             runs += 1;
         }
         if let Ok(parsed) = serde_json::from_slice::<Value>(seed) {
-            for _ in 0..300 {
+            for _ in 0..MUTATIONS_PER_SEED {
                 let mut value = parsed.clone();
                 for _ in 0..=choices.below(3) {
                     mutate(&mut value, &mut choices);
@@ -117,5 +121,5 @@ fn the_decision_path_survives_mutated_events() {
             }
         }
     }
-    assert!(runs > 10_000, "{runs} runs");
+    assert!(runs > 4_000, "{runs} runs");
 }
