@@ -218,7 +218,7 @@ async fn main() -> Result<(), String> {
                         .as_deref()
                         .and_then(|c| c.strip_prefix("sweep-"))
                         .and_then(|n| n.parse::<usize>().ok())
-                        .is_some_and(|n| names(n))
+                        .is_some_and(names)
                 })
                 .count()
         };

@@ -5,13 +5,15 @@
 //! `aws:cloudformation:stack-name` tag, from `DescribeCluster`) is warned of
 //! the drift, on the event path and in the sweep.
 
+mod mocks;
+
+use mocks::{config, update};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
-use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::list_clusters::ListClustersOutput;
 use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
 use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
@@ -22,34 +24,9 @@ use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use serde_json::Value;
 
-const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
 const STACK_TAG: &str = "aws:cloudformation:stack-name";
 /// The updates the sample events started all begin so.
 const SAMPLE_UPDATES: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c";
-
-fn config(extra: &[(&str, &str)]) -> Config {
-    let mut pairs: Vec<(String, String)> = vec![
-        ("ALERT_TOPIC_ARN".into(), TOPIC.into()),
-        ("GUARD_POLL_SECONDS".into(), "0.01".into()),
-        ("GUARD_CALL_TIMEOUT_SECONDS".into(), "0.1".into()),
-        ("GUARD_EKS_CALLS_PER_SECOND".into(), "100".into()),
-        (
-            "AWS_LAMBDA_FUNCTION_NAME".into(),
-            "eks-endpoint-guard-fn".into(),
-        ),
-    ];
-    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut config = Config::from_lookup(|key| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("valid test config");
-    config.deadline_margin = Duration::from_millis(50);
-    config
-}
 
 /// `prod-eu`, ACTIVE, public from these ranges, with these tags.
 fn open_cluster(cidrs: &[&str], tags: &[(&str, &str)]) -> Rule {
@@ -77,12 +54,6 @@ fn open_cluster(cidrs: &[&str], tags: &[(&str, &str)]) -> Rule {
             .cluster(cluster.build())
             .build()
     })
-}
-
-fn update(id: &str, status: UpdateStatus) -> DescribeUpdateOutput {
-    DescribeUpdateOutput::builder()
-        .update(Update::builder().id(id).status(status).build())
-        .build()
 }
 
 /// The sample's own update has finished; the guard's revert is

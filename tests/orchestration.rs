@@ -2,6 +2,9 @@
 //! real EKS takes (updates in progress with old settings, `CREATING`,
 //! `ResourceInUseException`, throttling) and the failures no emulator produces.
 
+mod mocks;
+
+use mocks::{config, update};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,39 +29,11 @@ use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use eks_endpoint_guard::policy;
 use serde_json::Value;
 
-const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
 const OPEN_EVENT: &str = include_str!("../events/updateclusterconfig-open-public.json");
 const CLOSE_EVENT: &str = include_str!("../events/updateclusterconfig-console-close-public.json");
 const CREATE_EVENT: &str = include_str!("../events/createcluster-console-public.json");
 const OWN_EVENT: &str = include_str!("../events/updateclusterconfig-guard-own-revert.json");
 const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
-
-fn config(extra: &[(&str, &str)]) -> Config {
-    let mut pairs: Vec<(String, String)> = vec![
-        ("ALERT_TOPIC_ARN".into(), TOPIC.into()),
-        ("GUARD_POLL_SECONDS".into(), "0.01".into()),
-        // Mocks answer at once: keep little time back for calls, and let the
-        // guard poll fast (the pacing test sets the real rate).
-        ("GUARD_CALL_TIMEOUT_SECONDS".into(), "0.1".into()),
-        ("GUARD_EKS_CALLS_PER_SECOND".into(), "100".into()),
-        ("GUARD_CREATING_POLL_SECONDS".into(), "0.01".into()),
-        (
-            "AWS_LAMBDA_FUNCTION_NAME".into(),
-            "eks-endpoint-guard-fn".into(),
-        ),
-    ];
-    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut config = Config::from_lookup(|key| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("valid test config");
-    config.deadline_margin = Duration::from_millis(50);
-    config
-}
 
 fn cluster(status: ClusterStatus, public: bool, cidrs: &[&str], tags: &[(&str, &str)]) -> Cluster {
     let mut builder = Cluster::builder()
@@ -80,12 +55,6 @@ fn cluster(status: ClusterStatus, public: bool, cidrs: &[&str], tags: &[(&str, &
 
 fn described(c: Cluster) -> DescribeClusterOutput {
     DescribeClusterOutput::builder().cluster(c).build()
-}
-
-fn update(id: &str, status: UpdateStatus) -> DescribeUpdateOutput {
-    DescribeUpdateOutput::builder()
-        .update(Update::builder().id(id).status(status).build())
-        .build()
 }
 
 fn started(id: &str) -> UpdateClusterConfigOutput {
