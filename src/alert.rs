@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::eks::{AccountRef, UpdateError, describe_update_errors};
 use crate::event::{Actor, ClusterChange, Origin};
+use crate::history::Openings;
 use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointAccess, Exemption, Mode, Verdict};
 use crate::tool::{self, Advice, IacAdvice, Remedy, ToolRef};
@@ -67,6 +68,10 @@ pub struct Finding {
     /// and when the tag was taken off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exemption: Option<ExemptionRef>,
+    /// Repeat openings: `openedLast24h`, `openedLast7d` (absent when the
+    /// cluster's updates were not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Openings>,
 }
 
 /// The exempt tag's value and what it meant when the guard judged it.
@@ -192,6 +197,8 @@ pub struct Acted {
     /// Something learnt on the way that people should know (the sweep: the
     /// last attempt to close the endpoint failed).
     pub note: Option<String>,
+    /// How often the endpoint was opened lately, from the cluster's updates.
+    pub history: Option<Openings>,
 }
 
 /// A revert whose update EKS accepted and then did not apply.
@@ -416,6 +423,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             }),
         },
         exemption: exemption.cloned(),
+        history: acted.history,
     }
 }
 
@@ -703,6 +711,9 @@ pub fn email_text(finding: &Finding) -> String {
     if let Some(exemption) = &finding.exemption {
         lines.push(format!("Exemption:    {}", describe_exemption(exemption)));
     }
+    if let Some(history) = &finding.history {
+        lines.push(format!("History:      {}", history.describe()));
+    }
     lines.extend([
         String::new(),
         if finding.trigger.source == "sweep" {
@@ -790,6 +801,9 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
     );
     if let Some(exemption) = &finding.exemption {
         description.push_str(&format!("\n*Exemption:* {}", describe_exemption(exemption)));
+    }
+    if let Some(history) = &finding.history {
+        description.push_str(&format!("\n*History:* {}", history.describe()));
     }
     let cluster = match &finding.links.cluster_console {
         Some(link) => format!("<{link}|{}>", finding.cluster.name),

@@ -24,6 +24,7 @@ pub mod eks;
 pub mod error;
 pub mod event;
 pub mod guard;
+pub mod history;
 pub mod metrics;
 pub mod organization;
 pub mod outcome;

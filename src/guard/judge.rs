@@ -24,13 +24,14 @@ use super::backoff::Backoff;
 use super::token::{Cause, revert_token};
 use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, ExemptionRef, FailedRevert, Judged};
-use crate::clock::{epoch_seconds, seconds_since};
+use crate::clock::{epoch_millis, epoch_seconds, seconds_since};
 use crate::eks::{
     AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
     describe_update_errors,
 };
 use crate::error::GuardError;
 use crate::event::{ClusterChange, Origin};
+use crate::history::{Openings, openings};
 use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointFix, Mode, Verdict, decide, evaluate};
 use crate::securityhub::Standing;
@@ -118,6 +119,12 @@ impl Guard {
                 }
                 action => (action, Acted::default()),
             };
+            let mut acted = acted;
+            if action != Action::Nothing {
+                // After the revert, before the alert: finished updates come
+                // from memory, so this is one pass per environment.
+                acted.history = self.openings(eks, name).await;
+            }
             let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
             let judged = Judged {
                 cluster_arn: &arn,
@@ -530,6 +537,19 @@ impl Guard {
                 .requested
                 .as_ref()
                 .is_some_and(|r| !evaluate(&self.config.policy, r).is_violation())
+    }
+}
+
+impl Guard {
+    /// How often the cluster's endpoint was opened lately; `None` when its
+    /// updates cannot be read (the alert goes out without it).
+    pub(super) async fn openings(&self, eks: &Eks, name: &str) -> Option<Openings> {
+        let history = eks.history(name).await.ok()?;
+        Some(openings(
+            &self.config.policy,
+            &history,
+            epoch_millis() as f64 / 1000.0,
+        ))
     }
 }
 

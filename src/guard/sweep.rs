@@ -22,6 +22,7 @@ use crate::eks::{
 };
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
+use crate::history::openings;
 use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, Policy, evaluate};
 use crate::sweep_alert::SweepProblems;
@@ -270,6 +271,11 @@ impl Guard {
                     Err(failure) => return Err(eks_error("UpdateClusterConfig", name, failure)),
                 };
                 acted.note = last_close_failed(&self.config.policy, &history);
+                acted.history = Some(openings(
+                    &self.config.policy,
+                    &history,
+                    crate::clock::epoch_millis() as f64 / 1000.0,
+                ));
             }
             Action::WouldRevert(_) | Action::AlreadyCompliant => {}
         }

@@ -1,0 +1,181 @@
+//! Repeat openings, from the cluster's own EKS update history (no store of
+//! the guard's own): how often an endpoint-access update opened the endpoint
+//! (public access set on, or a range outside the allowed ones) in the last
+//! 24 hours and 7 days. Pure: the updates come from `Eks::history`, which
+//! reads each finished update once per execution environment.
+
+use serde::{Deserialize, Serialize};
+
+use crate::eks::{UpdateState, UpdateSummary};
+use crate::policy::{EndpointAccess, Policy, evaluate};
+
+const DAY: f64 = 86_400.0;
+
+/// The finding's `history`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Openings {
+    pub opened_last_24h: u32,
+    pub opened_last_7d: u32,
+}
+
+impl Openings {
+    /// "opened 3 times in the last 24 hours, 5 times in the last 7 days".
+    pub fn describe(&self) -> String {
+        let times = |n: u32| {
+            if n == 1 {
+                "once".to_string()
+            } else {
+                format!("{n} times")
+            }
+        };
+        format!(
+            "opened {} in the last 24 hours, {} in the last 7 days",
+            times(self.opened_last_24h),
+            times(self.opened_last_7d)
+        )
+    }
+}
+
+/// Counts the updates that opened the endpoint, as of `now` (epoch seconds).
+/// An update that failed or was cancelled opened nothing; one in progress is
+/// counted (it is opening it now).
+pub fn openings(policy: &Policy, history: &[UpdateSummary], now: f64) -> Openings {
+    let mut counted = Openings::default();
+    for update in history.iter().filter(|u| opened(policy, u)) {
+        let Some(at) = update.created_at else {
+            continue;
+        };
+        let age = now - at;
+        if (0.0..DAY).contains(&age) {
+            counted.opened_last_24h += 1;
+        }
+        if (0.0..7.0 * DAY).contains(&age) {
+            counted.opened_last_7d += 1;
+        }
+    }
+    counted
+}
+
+/// Whether an update opened the endpoint: an endpoint-access update that did
+/// not fail, turning public access on, or setting ranges the policy does not
+/// allow on an endpoint it does not turn off.
+fn opened(policy: &Policy, update: &UpdateSummary) -> bool {
+    if update.kind.as_deref() != Some("EndpointAccessUpdate")
+        || matches!(update.state, UpdateState::Failed | UpdateState::Cancelled)
+    {
+        return false;
+    }
+    let public = update.param("EndpointPublicAccess");
+    if public == Some("true") && policy.allowed_public_cidrs.is_empty() {
+        return true;
+    }
+    if public == Some("false") {
+        return false;
+    }
+    let cidrs = update
+        .param("PublicAccessCidrs")
+        .and_then(|text| serde_json::from_str::<Vec<String>>(text).ok());
+    match (public, cidrs) {
+        (_, Some(cidrs)) => evaluate(
+            policy,
+            &EndpointAccess {
+                endpoint_public_access: true,
+                endpoint_private_access: false,
+                public_access_cidrs: cidrs,
+            },
+        )
+        .is_violation(),
+        // Public on without ranges: EKS's default, open to the internet.
+        (Some("true"), None) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(hours_ago: f64, state: UpdateState, params: &[(&str, &str)]) -> UpdateSummary {
+        UpdateSummary {
+            id: format!("u-{hours_ago}"),
+            state,
+            kind: Some("EndpointAccessUpdate".into()),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            created_at: Some(1_000_000.0 - hours_ago * 3600.0),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn openings_in_the_last_day_and_week_are_counted() {
+        let open = [("EndpointPublicAccess", "true")];
+        let close = [
+            ("EndpointPublicAccess", "false"),
+            ("EndpointPrivateAccess", "true"),
+        ];
+        let wide = [("PublicAccessCidrs", "[\"0.0.0.0/0\"]")];
+        let history = [
+            update(1.0, UpdateState::Successful, &open),
+            update(2.0, UpdateState::Successful, &close),
+            update(3.0, UpdateState::InProgress, &wide),
+            update(5.0, UpdateState::Failed, &open),
+            update(30.0, UpdateState::Successful, &open),
+            update(24.0 * 8.0, UpdateState::Successful, &open),
+        ];
+        let mut version = update(1.0, UpdateState::Successful, &open);
+        version.kind = Some("VersionUpdate".into());
+        let mut all = history.to_vec();
+        all.push(version);
+        let counted = openings(&Policy::default(), &all, 1_000_000.0);
+        assert_eq!(
+            counted,
+            Openings {
+                opened_last_24h: 2,
+                opened_last_7d: 3
+            }
+        );
+        assert_eq!(
+            counted.describe(),
+            "opened 2 times in the last 24 hours, 3 times in the last 7 days"
+        );
+    }
+
+    #[test]
+    fn allowed_ranges_are_not_openings() {
+        let policy = Policy {
+            allowed_public_cidrs: vec!["203.0.113.0/24".parse().unwrap()],
+        };
+        let narrow = update(
+            1.0,
+            UpdateState::Successful,
+            &[
+                ("EndpointPublicAccess", "true"),
+                ("PublicAccessCidrs", "[\"203.0.113.0/25\"]"),
+            ],
+        );
+        let wide = update(
+            1.0,
+            UpdateState::Successful,
+            &[("PublicAccessCidrs", "[\"0.0.0.0/0\"]")],
+        );
+        let bare = update(
+            1.0,
+            UpdateState::Successful,
+            &[("EndpointPublicAccess", "true")],
+        );
+        let counted = openings(&policy, &[narrow, wide, bare], 1_000_000.0);
+        assert_eq!(counted.opened_last_24h, 2, "the wide list and the default");
+        assert_eq!(
+            Openings {
+                opened_last_24h: 1,
+                opened_last_7d: 1
+            }
+            .describe(),
+            "opened once in the last 24 hours, once in the last 7 days"
+        );
+    }
+}
