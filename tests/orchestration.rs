@@ -1395,3 +1395,69 @@ async fn the_sweep_reverts_a_cluster_whose_exemption_ended() {
         description(&findings[0])
     );
 }
+
+/// Repeat openings: the alert counts, from the cluster's own update history,
+/// the endpoint-access updates that opened it in the last 24 hours and 7 days.
+#[tokio::test]
+async fn the_alert_says_how_often_the_endpoint_was_opened_lately() {
+    let now = std::time::SystemTime::now();
+    let opened = move |id: &'static str, hours_ago: u64| {
+        let at = now - Duration::from_secs(hours_ago * 3600);
+        DescribeUpdateOutput::builder()
+            .update(
+                Update::builder()
+                    .id(id)
+                    .status(UpdateStatus::Successful)
+                    .r#type(aws_sdk_eks::types::UpdateType::EndpointAccessUpdate)
+                    .params(
+                        aws_sdk_eks::types::UpdateParam::builder()
+                            .r#type(aws_sdk_eks::types::UpdateParamType::EndpointPublicAccess)
+                            .value("true")
+                            .build(),
+                    )
+                    .created_at(aws_sdk_eks::primitives::DateTime::from(at))
+                    .build(),
+            )
+            .build()
+    };
+    let recent = mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() == Some("opened-1h"))
+        .then_output(move || opened("opened-1h", 1));
+    let older = mock!(aws_sdk_eks::Client::describe_update)
+        .match_requests(|r| r.update_id() == Some("opened-30h"))
+        .then_output(move || opened("opened-30h", 30));
+    let list_updates = mock!(aws_sdk_eks::Client::list_updates).then_output(|| {
+        ListUpdatesOutput::builder()
+            .update_ids("opened-30h")
+            .update_ids("opened-1h")
+            .build()
+    });
+    let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
+    let revert =
+        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-13"));
+    let (guard, inbox) = guard_with(
+        config(&[]),
+        &[
+            &recent,
+            &older,
+            &list_updates,
+            &event_update,
+            &describe_cluster,
+            &revert,
+        ],
+    );
+
+    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert_eq!(answer["outcome"], "reverted");
+    let finding = &inbox.findings()[0];
+    assert_eq!(finding["history"]["openedLast24h"], 1, "{finding}");
+    assert_eq!(finding["history"]["openedLast7d"], 2);
+    let email = inbox.0.lock().unwrap()[0].1.clone();
+    assert!(
+        email.contains("opened once in the last 24 hours, 2 times in the last 7 days"),
+        "{email}"
+    );
+}
