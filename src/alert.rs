@@ -1459,6 +1459,34 @@ mod tests {
         assert!(f.action.description.ends_with("update u-0) ended Failed."));
     }
 
+    #[test]
+    fn repeat_openings_reach_every_view() {
+        let acted = Acted {
+            history: Some(Openings {
+                opened_last_24h: 3,
+                opened_last_7d: 5,
+            }),
+            ..revert_started()
+        };
+        let f = acted_on("prod-eu", ARN, &acted);
+        let said = "opened 3 times in the last 24 hours, 5 times in the last 7 days";
+        assert!(email_text(&f).contains(&format!("History:      {said}")));
+        let chat = chatbot_notification(&f);
+        assert!(
+            chat["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains(said)
+        );
+        let machine: serde_json::Value = serde_json::to_value(&f).unwrap();
+        assert_eq!(machine["history"]["openedLast24h"], 3);
+        assert_eq!(machine["history"]["openedLast7d"], 5);
+        // Not read: not claimed.
+        let unread = serde_json::to_value(reverted("prod-eu")).unwrap();
+        assert!(unread.get("history").is_none());
+        assert!(!email_text(&reverted("prod-eu")).contains("History:"));
+    }
+
     const TERRAFORM: &str = "APN/1.0 HashiCorp/1.0 Terraform/1.9.8 (+https://www.terraform.io) terraform-provider-aws/5.80.0 (+https://registry.terraform.io/providers/hashicorp/aws) aws-sdk-go-v2/1.32.6";
     const BROWSER: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.0.0 Safari/537.36";
 

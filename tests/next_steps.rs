@@ -120,7 +120,10 @@ impl Inbox {
 fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
     let inbox = Inbox::default();
     let publish = inbox.rule();
-    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, eks_rules, |c| c
+    let history = mocks::no_updates();
+    let mut eks_rules = eks_rules.to_vec();
+    eks_rules.push(&history);
+    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, &eks_rules, |c| c
         .retry_config(RetryConfig::disabled()));
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish], |c| c
         .retry_config(RetryConfig::disabled()));

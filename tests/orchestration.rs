@@ -118,9 +118,10 @@ fn sns_client(rules: &[&Rule]) -> aws_sdk_sns::Client {
 fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
     let inbox = Inbox::default();
     let publish = inbox.rule();
-    let reverts = reverts_run();
+    let (reverts, history) = (reverts_run(), mocks::no_updates());
     let mut rules = eks_rules.to_vec();
     rules.push(&reverts);
+    rules.push(&history);
     let guard = Guard::new(config, eks_client(&rules), sns_client(&[&publish]));
     (guard, inbox)
 }
@@ -291,8 +292,8 @@ async fn waits_out_creating_then_reverts() {
     assert_eq!(describe_cluster.num_calls(), 5);
     assert_eq!(
         list_updates.num_calls(),
-        1,
-        "an update check before the first read; DescribeCluster alone while CREATING"
+        2,
+        "an update check before the first read and the history for the alert; DescribeCluster alone while CREATING"
     );
     assert_eq!(revert.num_calls(), 1);
     assert_eq!(inbox.findings()[0]["trigger"]["apiCall"], "CreateCluster");
@@ -445,7 +446,14 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_says_what_was_done() {
     let inbox = Inbox::default();
     let publish = inbox.rule();
     let (event_update, reverts) = (event_update_finished(), reverts_run());
-    let eks = eks_client(&[&event_update, &describe_cluster, &revert, &reverts]);
+    let history = mocks::no_updates();
+    let eks = eks_client(&[
+        &event_update,
+        &describe_cluster,
+        &revert,
+        &reverts,
+        &history,
+    ]);
 
     let first = Guard::new(config(&[]), eks.clone(), sns_client(&[&sns_down]));
     let err = run(&first, OPEN_EVENT, Duration::from_secs(10))

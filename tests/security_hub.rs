@@ -213,7 +213,12 @@ fn guard(config: Config, eks: &[&Rule], sns: &[&Rule], security_hub: &[&Rule]) -
             .with_max_attempts(3)
             .with_initial_backoff(Duration::from_millis(1))
     };
-    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, eks, |c| c
+    // The history read before an alert (repeat openings): nothing listed.
+    let history = mock!(aws_sdk_eks::Client::list_updates)
+        .then_output(|| aws_sdk_eks::operation::list_updates::ListUpdatesOutput::builder().build());
+    let mut eks = eks.to_vec();
+    eks.push(&history);
+    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, &eks, |c| c
         .retry_config(retries()));
     let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |c| c
         .retry_config(RetryConfig::disabled()));

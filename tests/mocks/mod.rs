@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
 use aws_sdk_eks::types::{Update, UpdateStatus};
+use aws_smithy_mocks::{Rule, mock};
 use eks_endpoint_guard::config::Config;
 
 pub const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
@@ -44,4 +46,10 @@ pub fn update(id: &str, status: UpdateStatus) -> DescribeUpdateOutput {
     DescribeUpdateOutput::builder()
         .update(Update::builder().id(id).status(status).build())
         .build()
+}
+
+/// A cluster with no updates listed: the last rule of a guard's mocks, for
+/// the history the guard reads before it alerts (repeat openings).
+pub fn no_updates() -> Rule {
+    mock!(aws_sdk_eks::Client::list_updates).then_output(|| ListUpdatesOutput::builder().build())
 }
