@@ -12,6 +12,12 @@ pub fn epoch_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the Unix epoch, now, with their fraction (what update and
+/// cluster ages are measured against).
+pub fn now_seconds() -> f64 {
+    epoch_millis() as f64 / 1000.0
+}
+
 /// Whole seconds since the Unix epoch, now (what exemption ends are judged
 /// against).
 pub fn epoch_seconds() -> i64 {
@@ -30,7 +36,7 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
 
 /// Seconds from an RFC 3339 time to now.
 pub fn seconds_since(text: &str) -> Option<f64> {
-    Some(epoch_millis() as f64 / 1000.0 - parse_rfc3339(text)?)
+    Some(now_seconds() - parse_rfc3339(text)?)
 }
 
 #[cfg(test)]

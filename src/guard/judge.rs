@@ -24,7 +24,7 @@ use super::backoff::Backoff;
 use super::token::{Cause, revert_token};
 use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, ExemptionRef, FailedRevert, Judged};
-use crate::clock::{epoch_millis, epoch_seconds, seconds_since};
+use crate::clock::{epoch_seconds, now_seconds, seconds_since};
 use crate::eks::{
     AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
     describe_update_errors,
@@ -545,11 +545,7 @@ impl Guard {
     /// updates cannot be read (the alert goes out without it).
     pub(super) async fn openings(&self, eks: &Eks, name: &str) -> Option<Openings> {
         let history = eks.history(name).await.ok()?;
-        Some(openings(
-            &self.config.policy,
-            &history,
-            epoch_millis() as f64 / 1000.0,
-        ))
+        Some(openings(&self.config.policy, &history, now_seconds()))
     }
 }
 
@@ -588,7 +584,7 @@ fn created_before(update: &UpdateSummary, since_ms: u64) -> bool {
 /// first ten minutes. With the default 1.5 s, a 15-minute creation costs
 /// about 40 + 200 reads, and the revert follows within about 1.5 s of ACTIVE.
 fn creating_pause(poll: Duration, created_at: Option<f64>) -> Duration {
-    let age = created_at.map(|t| crate::clock::epoch_millis() as f64 / 1000.0 - t);
+    let age = created_at.map(|t| now_seconds() - t);
     creating_pause_at(poll, age)
 }
 

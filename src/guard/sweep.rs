@@ -274,7 +274,7 @@ impl Guard {
                 acted.history = Some(openings(
                     &self.config.policy,
                     &history,
-                    crate::clock::epoch_millis() as f64 / 1000.0,
+                    crate::clock::now_seconds(),
                 ));
             }
             Action::WouldRevert(_) | Action::AlreadyCompliant => {}
