@@ -845,14 +845,28 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
 
 /// The whole `Message` for `MessageStructure=json`: one string per protocol.
 pub fn message(finding: &Finding) -> Result<String, serde_json::Error> {
-    let machine = serde_json::to_string(finding)?;
+    views(
+        &serde_json::to_string(finding)?,
+        &email_text(finding),
+        &chatbot_notification(finding),
+    )
+}
+
+/// The `Message` for `MessageStructure=json` from its three renderings: the
+/// machine JSON (`default`, `sqs`, `lambda`, `email-json`), the email text
+/// and the Chatbot card (`https`).
+pub fn views(
+    machine: &str,
+    email: &str,
+    chat: &serde_json::Value,
+) -> Result<String, serde_json::Error> {
     serde_json::to_string(&json!({
         "default": machine,
         "sqs": machine,
         "lambda": machine,
-        "email": email_text(finding),
+        "email": email,
         "email-json": machine,
-        "https": serde_json::to_string(&chatbot_notification(finding))?,
+        "https": serde_json::to_string(chat)?,
     }))
 }
 

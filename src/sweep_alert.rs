@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::alert::MAX_SUBJECT_LEN;
+use crate::alert::{self, MAX_SUBJECT_LEN};
 use crate::outcome::Outcome;
 
 pub const SWEEP_SCHEMA: &str = "eks-endpoint-guard/sweep/v1";
@@ -114,15 +114,11 @@ impl SweepProblems {
 
     /// The whole `Message` for `MessageStructure=json`.
     pub fn message(&self) -> Result<String, serde_json::Error> {
-        let machine = serde_json::to_string(self)?;
-        serde_json::to_string(&json!({
-            "default": machine,
-            "sqs": machine,
-            "lambda": machine,
-            "email": self.email_text(),
-            "email-json": machine,
-            "https": serde_json::to_string(&self.chatbot_notification())?,
-        }))
+        alert::views(
+            &serde_json::to_string(self)?,
+            &self.email_text(),
+            &self.chatbot_notification(),
+        )
     }
 
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
