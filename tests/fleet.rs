@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{GuardProcess, finding_of, sample};
-use guard_testkit::eks::{ClusterSpec, EksDouble, EksOptions, Finish, UpdateBehaviour};
+use guard_testkit::eks::{
+    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
+};
 use guard_testkit::moto::{self, Moto};
 use guard_testkit::runtime::Invocation;
 use serde_json::Value;
@@ -180,6 +182,75 @@ async fn a_sweep_over_long_histories_costs_at_most_two_calls_per_compliant_clust
         );
     }
     assert!(eks.requests_for("DescribeUpdate").is_empty());
+}
+
+/// An open cluster with a long history is reverted first, one call after it
+/// was read; its updates are read afterwards, for the alert, which still
+/// counts the recent openings. The revert just sent is not read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_cluster_is_reverted_before_its_history_is_read() {
+    let moto = Moto::start().await.expect("moto_server");
+    let (topic, inbox) = moto.topic_with_inbox("revert-first").await;
+    let eks = EksDouble::start(EksOptions::default())
+        .await
+        .expect("EKS double");
+    let name = "open-old";
+    eks.add_cluster(ClusterSpec::new(name));
+    for _ in 0..40 {
+        let id = eks.start_other_update(
+            name,
+            "VersionUpdate",
+            UpdateBehaviour::staying_active(Finish::Manual),
+        );
+        assert!(eks.finish_update(name, &id));
+    }
+    for _ in 0..2 {
+        let id = eks.start_update(
+            name,
+            EndpointChange {
+                public: Some(true),
+                private: None,
+                cidrs: Some(vec!["0.0.0.0/0".to_string()]),
+            },
+            UpdateBehaviour::staying_active(Finish::Manual),
+        );
+        assert!(eks.finish_update(name, &id));
+    }
+    let guard = GuardProcess::start(&[
+        ("ALERT_TOPIC_ARN", topic),
+        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
+        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
+    ])
+    .await;
+
+    let answer = guard
+        .invoke_with_deadline(
+            &sample("scheduled-sweep.json", &[]),
+            Duration::from_secs(900),
+        )
+        .await
+        .expect_response();
+
+    assert_eq!(answer["sweep"]["reverted"], 1, "{answer}");
+    let operations: Vec<&str> = eks
+        .requests()
+        .iter()
+        .filter(|r| r.cluster.as_deref() == Some(name))
+        .map(|r| r.operation)
+        .collect();
+    assert_eq!(
+        operations[..2],
+        ["DescribeCluster", "UpdateClusterConfig"],
+        "{operations:?}"
+    );
+    assert_eq!(
+        eks.requests_for("DescribeUpdate").len(),
+        42 + 1,
+        "every earlier update once, and the revert only once (its token check), not again for the history"
+    );
+    let alerts = moto.receive(&inbox, 1, Duration::from_secs(30)).await;
+    let finding = finding_of(&alerts[0]);
+    assert_eq!(finding["history"]["openedLast24h"], 2, "{finding}");
 }
 
 /// A new cluster stays CREATING past the invocation's deadline: the guard

@@ -35,6 +35,10 @@ pub use updates::{
 
 use crate::policy::{EndpointAccess, EndpointFix};
 use failure::{is_already_desired, message, sort_error};
+use futures_util::StreamExt;
+
+/// `DescribeUpdate` calls one history read keeps in flight.
+pub const HISTORY_READS_IN_FLIGHT: usize = 4;
 
 /// What `DescribeCluster` says about a cluster, as far as the guard cares.
 #[derive(Clone, Debug, PartialEq)]
@@ -219,13 +223,34 @@ impl Eks {
         Ok(summary)
     }
 
+    /// The update that `UpdateClusterConfig` just answered with, read once to
+    /// see whether it is an earlier one of the same token: part of sending
+    /// the revert, not a poll, so not paced (the revert itself is).
+    pub async fn started_update(
+        &self,
+        name: &str,
+        update_id: &str,
+    ) -> Result<Option<UpdateSummary>, EksFailure> {
+        self.update_paced(name, update_id, false).await
+    }
+
     /// The ids of every update the cluster ever had, all pages (`Ok(None)`:
-    /// the cluster no longer exists).
+    /// the cluster no longer exists): a one-off read, not paced.
     pub async fn update_ids(&self, name: &str) -> Result<Option<Vec<String>>, EksFailure> {
+        self.update_ids_paced(name, false).await
+    }
+
+    async fn update_ids_paced(
+        &self,
+        name: &str,
+        paced: bool,
+    ) -> Result<Option<Vec<String>>, EksFailure> {
         let mut next_token: Option<String> = None;
         let mut ids = Vec::new();
         loop {
-            self.pace.admit(name).await;
+            if paced {
+                self.pace.admit(name).await;
+            }
             let result = self
                 .timed(
                     self.client
@@ -261,21 +286,45 @@ impl Eks {
     }
 
     /// Every update of the cluster, described: finished ones from memory, so
-    /// after the first pass only new updates cost a `DescribeUpdate`. A
-    /// one-off read, not a poll: its describes are not paced per cluster (a
-    /// first pass over years of updates would take minutes at two a second);
-    /// the sweep's concurrency bounds them.
+    /// after the first pass only new updates cost a `DescribeUpdate`.
     pub async fn history(&self, name: &str) -> Result<Vec<UpdateSummary>, EksFailure> {
         let Some(ids) = self.update_ids(name).await? else {
             return Ok(Vec::new());
         };
+        self.describe_updates(name, &ids).await
+    }
+
+    /// The updates `ids` of the cluster, in that order, finished ones from
+    /// memory. A one-off read, not a poll: its describes are not paced per
+    /// cluster (a first pass over years of updates would take minutes at two
+    /// a second) but run [`HISTORY_READS_IN_FLIGHT`] at a time, so that one
+    /// cluster's first pass takes a fraction of its length in round trips
+    /// while the account's throttling (`TooManyRequestsException`, retried by
+    /// the SDK with back-off) is not provoked by a burst.
+    pub async fn describe_updates(
+        &self,
+        name: &str,
+        ids: &[String],
+    ) -> Result<Vec<UpdateSummary>, EksFailure> {
+        let described: Vec<Result<Option<UpdateSummary>, EksFailure>> =
+            futures_util::stream::iter(ids)
+                .map(|id| self.update_paced(name, id, false))
+                .buffered(HISTORY_READS_IN_FLIGHT)
+                .collect()
+                .await;
         let mut history = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(update) = self.update_paced(name, &id, false).await? {
-                history.push(update);
-            }
+        for update in described {
+            history.extend(update?);
         }
         Ok(history)
+    }
+
+    /// How many of `ids` a [`describe_updates`](Self::describe_updates)
+    /// would have to ask EKS for (the others are finished and remembered).
+    pub fn not_remembered(&self, name: &str, ids: &[String]) -> usize {
+        ids.iter()
+            .filter(|id| self.finished.get(name, id).is_none())
+            .count()
     }
 
     /// The id of an update of this cluster that is `InProgress`, if any.
@@ -283,7 +332,7 @@ impl Eks {
     /// `ListUpdates` page plus a `DescribeUpdate` per update not yet seen
     /// finished.
     pub async fn update_in_progress(&self, name: &str) -> Result<Option<String>, EksFailure> {
-        let Some(ids) = self.update_ids(name).await? else {
+        let Some(ids) = self.update_ids_paced(name, true).await? else {
             return Ok(None);
         };
         for id in ids {

@@ -6,6 +6,13 @@
 //! burst of `BURST` calls (a finished update, the settings read, the revert:
 //! the revert still follows within about 1.5 s), then `rate` calls per second.
 //!
+//! What repeats is paced: `DescribeCluster`, the `ListUpdates` and
+//! `DescribeUpdate` of waiting and of following a revert, and
+//! `UpdateClusterConfig`. One-off reads are not: the history (bounded by the
+//! number of updates and read once per environment) and the one
+//! `DescribeUpdate` of the update a revert started (bounded by the paced
+//! revert). Pacing them would only add seconds to a sweep's revert.
+//!
 //! It also keeps how long EKS takes to answer (a moving average over all
 //! clusters), so the sweep can budget a cluster from what its calls really
 //! cost rather than from every call timing out.

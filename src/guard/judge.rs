@@ -303,7 +303,7 @@ impl Guard {
                 RevertStarted::AlreadyDesired => return Ok(Sent::AlreadyDesired),
                 RevertStarted::Update(id) => id,
             };
-            let Some(update) = eks.update(name, &id).await? else {
+            let Some(update) = eks.started_update(name, &id).await? else {
                 return Err(EksFailure::NotFound(format!("update {id} of {name}")));
             };
             let before_this_invocation = created_before(&update, since_ms);

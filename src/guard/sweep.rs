@@ -3,10 +3,11 @@
 //!
 //! Most clusters comply, and a finished update never changes, so a cluster is
 //! read first (`DescribeCluster`: one call for a compliant `ACTIVE` cluster,
-//! however long its history); only a cluster that breaks the policy has its
-//! updates looked at (memory keeps the finished ones), and is reverted
-//! without following the revert: the next sweep, or the event, sees how it
-//! ended.
+//! however long its history). A cluster that breaks the policy is reverted at
+//! once (EKS refuses while an update runs: pending) without following the
+//! revert, the next sweep or the event sees how it ended; only then are its
+//! updates read for the alert, a few at a time, memory keeping the finished
+//! ones.
 
 use std::time::Duration;
 
@@ -15,10 +16,11 @@ use serde::Serialize;
 use tracing::info;
 
 use super::judge::{Sent, acted_from};
-use super::{Answer, Guard, Invocation, log_decision};
+use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, Judged};
 use crate::eks::{
-    AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
+    AccountRef, Eks, EksFailure, HISTORY_READS_IN_FLIGHT, Place, UpdateState, UpdateSummary,
+    describe_update_errors,
 };
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
@@ -242,19 +244,12 @@ impl Guard {
                 if !deadline.allows(self.time_for_calls(eks, 3)) {
                     return Err(busy(format!("{NOT_REACHED} (no time left to revert)")));
                 }
-                // An update in progress means the settings just read may be
-                // the old ones (rancher/eks-operator#672): leave it pending,
-                // untouched. Finished updates come from memory.
-                let history = match eks.history(name).await {
-                    Ok(history) => history,
-                    Err(failure) if failure.is_transient() => {
-                        return Err(busy(failure.to_string()));
-                    }
-                    Err(failure) => return Err(eks_error("ListUpdates", name, failure)),
-                };
-                if let Some(running) = history.iter().find(|u| u.state == UpdateState::InProgress) {
-                    return Err(busy(format!("update {} is InProgress", running.id)));
-                }
+                // No look at the updates first: EKS refuses an update while
+                // another runs (`ResourceInUseException`), which leaves the
+                // cluster pending and untouched for one call, however long
+                // its history (issue 10). The settings read may be old ones
+                // (rancher/eks-operator#672) only while an update runs, and
+                // then EKS refuses.
                 acted = match self
                     .send_fix(eks, change, fix, invocation.started_ms, false)
                     .await
@@ -270,12 +265,17 @@ impl Guard {
                     }
                     Err(failure) => return Err(eks_error("UpdateClusterConfig", name, failure)),
                 };
-                acted.note = last_close_failed(&self.config.policy, &history);
-                acted.history = Some(openings(
-                    &self.config.policy,
-                    &history,
-                    crate::clock::now_seconds(),
-                ));
+                if let Some(history) = self
+                    .earlier_updates(eks, name, acted.update_id.as_deref(), deadline)
+                    .await
+                {
+                    acted.note = last_close_failed(&self.config.policy, &history);
+                    acted.history = Some(openings(
+                        &self.config.policy,
+                        &history,
+                        crate::clock::now_seconds(),
+                    ));
+                }
             }
             Action::WouldRevert(_) | Action::AlreadyCompliant => {}
         }
@@ -313,6 +313,39 @@ impl Guard {
 const NOT_REACHED: &str = "not reached before the deadline";
 
 impl Guard {
+    /// The cluster's updates other than `ours` (the revert just sent), for
+    /// the alert: whether the last attempt to close the endpoint failed, and
+    /// how often it was opened lately. Read after the revert, so a long
+    /// history never delays it, and only while the deadline leaves time for
+    /// the describes not yet remembered and the alert; `None` otherwise (the
+    /// alert goes out without them).
+    async fn earlier_updates(
+        &self,
+        eks: &Eks,
+        name: &str,
+        ours: Option<&str>,
+        deadline: Deadline,
+    ) -> Option<Vec<UpdateSummary>> {
+        if !deadline.allows(self.time_for_calls(eks, 2)) {
+            return None;
+        }
+        let mut ids = eks.update_ids(name).await.ok()??;
+        ids.retain(|id| Some(id.as_str()) != ours);
+        let rounds = eks
+            .not_remembered(name, &ids)
+            .div_ceil(HISTORY_READS_IN_FLIGHT);
+        let needed = eks.pace().latency() * u32::try_from(rounds).unwrap_or(u32::MAX) * 3;
+        if !deadline.allows(needed + self.time_for_calls(eks, 1)) {
+            info!(
+                cluster = name,
+                updates = ids.len(),
+                "no time left to read the cluster's updates; alerting without them"
+            );
+            return None;
+        }
+        eks.describe_updates(name, &ids).await.ok()
+    }
+
     /// Time for `calls` more calls on one cluster: their pace, three times
     /// their measured latency, and the answer's margin. Not every call timing
     /// out: a 60 s deadline would then judge nothing.
