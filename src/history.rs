@@ -95,19 +95,11 @@ fn opened(policy: &Policy, update: &UpdateSummary) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::endpoint_update;
 
     fn update(hours_ago: f64, state: UpdateState, params: &[(&str, &str)]) -> UpdateSummary {
-        UpdateSummary {
-            id: format!("u-{hours_ago}"),
-            state,
-            kind: Some("EndpointAccessUpdate".into()),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            created_at: Some(1_000_000.0 - hours_ago * 3600.0),
-            errors: Vec::new(),
-        }
+        let at = 1_000_000.0 - hours_ago * 3600.0;
+        endpoint_update(&format!("u-{hours_ago}"), at, state, params, Vec::new())
     }
 
     #[test]

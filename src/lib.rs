@@ -23,6 +23,8 @@ pub mod config;
 pub mod eks;
 pub mod error;
 pub mod event;
+#[cfg(test)]
+mod fixtures;
 pub mod guard;
 pub mod history;
 pub mod metrics;

@@ -1008,7 +1008,8 @@ mod tests {
     use crate::alert::{self, Acted, FailedRevert, Judged};
     use crate::config::Config;
     use crate::eks::UpdateError;
-    use crate::event::{Actor, ApiCall, ClusterChange, Origin};
+    use crate::event::ClusterChange;
+    use crate::fixtures::{self, open};
     use crate::policy::{EndpointAccess, Policy, decide};
 
     const ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
@@ -1024,34 +1025,7 @@ mod tests {
     }
 
     fn change() -> ClusterChange {
-        ClusterChange {
-            origin: Origin::CloudTrail(ApiCall::UpdateClusterConfig),
-            cluster_name: "prod-eu".into(),
-            cluster_arn: None,
-            requested: Some(open(&["0.0.0.0/0"])),
-            requested_unreadable: None,
-            update_id: Some("u-1".into()),
-            actor: Actor {
-                identity_type: Some("AssumedRole".into()),
-                principal_arn: Some("arn:aws:sts::111122223333:assumed-role/Admin/jane".into()),
-                session_name: Some("jane".into()),
-                source_ip: Some("198.51.100.23".into()),
-                ..Actor::default()
-            },
-            event_id: Some("ev-1".into()),
-            event_time: Some("2026-11-23T06:00:01Z".into()),
-            account: "111122223333".into(),
-            region: "eu-west-1".into(),
-            tag_edit: None,
-        }
-    }
-
-    fn open(cidrs: &[&str]) -> EndpointAccess {
-        EndpointAccess {
-            endpoint_public_access: true,
-            endpoint_private_access: false,
-            public_access_cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
-        }
+        fixtures::change("prod-eu")
     }
 
     /// The alert for a cluster found `found`, decided under `policy`.

@@ -1,40 +1,11 @@
 use super::*;
-use crate::event::{ApiCall, ClusterChange, Origin};
+use crate::event::{ClusterChange, Origin};
+use crate::fixtures::{self, change};
 use crate::policy::{EndpointFix, Policy, decide, evaluate};
 use serde_json::json;
 
-fn change(name: &str) -> ClusterChange {
-    ClusterChange {
-        origin: Origin::CloudTrail(ApiCall::UpdateClusterConfig),
-        cluster_name: name.to_string(),
-        cluster_arn: None,
-        requested: Some(open()),
-        requested_unreadable: None,
-        update_id: Some("u-1".into()),
-        actor: Actor {
-            identity_type: Some("AssumedRole".into()),
-            principal_arn: Some("arn:aws:sts::111122223333:assumed-role/Admin/jane".into()),
-            role_arn: Some("arn:aws:iam::111122223333:role/Admin".into()),
-            session_name: Some("jane".into()),
-            account_id: Some("111122223333".into()),
-            invoked_by: None,
-            source_ip: Some("198.51.100.23".into()),
-            user_agent: Some("aws-cli/2.22.0".into()),
-        },
-        event_id: Some("ev-1".into()),
-        event_time: Some("2026-11-23T06:00:01Z".into()),
-        account: "111122223333".into(),
-        region: "eu-west-1".into(),
-        tag_edit: None,
-    }
-}
-
 fn open() -> EndpointAccess {
-    EndpointAccess {
-        endpoint_public_access: true,
-        endpoint_private_access: false,
-        public_access_cidrs: vec!["0.0.0.0/0".into()],
-    }
+    fixtures::open(&["0.0.0.0/0"])
 }
 
 const ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
@@ -51,28 +22,64 @@ fn revert_started() -> Acted {
 }
 
 fn acted_on(name: &str, arn: &str, acted: &Acted) -> Finding {
-    let found = open();
-    let (action, verdict) = decide(
-        &Policy::default(),
-        Mode::Enforce,
-        false,
-        Some(&found),
-        &found,
-    );
-    finding(
-        &change(name),
-        Judged {
-            cluster_arn: arn,
-            status: "ACTIVE",
-            found: Some(&found),
-            verdict: &verdict,
-            action: &action,
+    OpenCluster {
+        arn,
+        ..OpenCluster::new(change(name))
+    }
+    .told(acted)
+}
+
+/// A cluster found open to the internet, judged under the default policy:
+/// what the tests vary about the judgement.
+struct OpenCluster<'a> {
+    change: ClusterChange,
+    arn: &'a str,
+    /// What the call asked for, as `decide` takes it.
+    requested: Option<EndpointAccess>,
+    exempt: bool,
+    exemption: Option<&'a ExemptionRef>,
+    stack: Option<&'a str>,
+    mode: Mode,
+}
+
+impl OpenCluster<'_> {
+    fn new(change: ClusterChange) -> Self {
+        OpenCluster {
+            change,
+            arn: ARN,
+            requested: Some(open()),
+            exempt: false,
             exemption: None,
             stack: None,
-        },
-        Mode::Enforce,
-        acted,
-    )
+            mode: Mode::Enforce,
+        }
+    }
+
+    /// Decided, then told as the guard would after `acted`.
+    fn told(&self, acted: &Acted) -> Finding {
+        let found = open();
+        let (action, verdict) = decide(
+            &Policy::default(),
+            self.mode,
+            self.exempt,
+            self.requested.as_ref(),
+            &found,
+        );
+        finding(
+            &self.change,
+            Judged {
+                cluster_arn: self.arn,
+                status: "ACTIVE",
+                found: Some(&found),
+                verdict: &verdict,
+                action: &action,
+                exemption: self.exemption,
+                stack: self.stack,
+            },
+            self.mode,
+            acted,
+        )
+    }
 }
 
 #[test]
@@ -275,22 +282,11 @@ fn unreadable_requested_settings_are_said_so() {
     let mut c = change("prod-eu");
     c.requested = None;
     c.requested_unreadable = Some("publicAccessCidrs has a JSON number entry".into());
-    let found = open();
-    let (action, verdict) = decide(&Policy::default(), Mode::Enforce, false, None, &found);
-    let f = finding(
-        &c,
-        Judged {
-            cluster_arn: ARN,
-            status: "ACTIVE",
-            found: Some(&found),
-            verdict: &verdict,
-            action: &action,
-            exemption: None,
-            stack: None,
-        },
-        Mode::Enforce,
-        &revert_started(),
-    );
+    let f = OpenCluster {
+        requested: None,
+        ..OpenCluster::new(c)
+    }
+    .told(&revert_started());
     let email = email_text(&f);
     assert!(
         email.contains("Requested:    unreadable, publicAccessCidrs has a JSON number entry"),
@@ -318,29 +314,13 @@ const TAG: &str = "eks-endpoint-guard/exempt";
 fn a_cluster_whose_exemption_ended_is_reverted_saying_so() {
     let value = "2026-11-30T18:00:00Z";
     let read = policy::exemption(Some(value), NOW, 30);
-    let (action, verdict) = decide(
-        &Policy::default(),
-        Mode::Enforce,
-        read.is_active(),
-        Some(&open()),
-        &open(),
-    );
-    assert!(matches!(action, Action::Revert(_)), "{action:?}");
     let tag = ExemptionRef::new(TAG, value, &read);
-    let f = finding(
-        &change("prod-eu"),
-        Judged {
-            cluster_arn: ARN,
-            status: "ACTIVE",
-            found: Some(&open()),
-            verdict: &verdict,
-            action: &action,
-            stack: None,
-            exemption: Some(&tag),
-        },
-        Mode::Enforce,
-        &revert_started(),
-    );
+    let f = OpenCluster {
+        exempt: read.is_active(),
+        exemption: Some(&tag),
+        ..OpenCluster::new(change("prod-eu"))
+    }
+    .told(&revert_started());
     assert_eq!(f.outcome, Outcome::Reverted);
     assert!(
         f.action.description.starts_with("reverted: set")
@@ -388,28 +368,14 @@ fn a_cluster_whose_exemption_ended_is_reverted_saying_so() {
 #[test]
 fn an_exempt_cluster_is_told_with_its_end() {
     let read = policy::exemption(Some("2026-12-24T19:00:00+01:00"), NOW, 30);
-    let (action, verdict) = decide(
-        &Policy::default(),
-        Mode::Enforce,
-        read.is_active(),
-        None,
-        &open(),
-    );
     let tag = ExemptionRef::new(TAG, "2026-12-24T19:00:00+01:00", &read);
-    let f = finding(
-        &change("prod-eu"),
-        Judged {
-            cluster_arn: ARN,
-            status: "ACTIVE",
-            found: Some(&open()),
-            verdict: &verdict,
-            action: &action,
-            stack: None,
-            exemption: Some(&tag),
-        },
-        Mode::Enforce,
-        &Acted::default(),
-    );
+    let f = OpenCluster {
+        requested: None,
+        exempt: read.is_active(),
+        exemption: Some(&tag),
+        ..OpenCluster::new(change("prod-eu"))
+    }
+    .told(&Acted::default());
     assert_eq!(f.outcome, Outcome::Exempt);
     assert!(
         f.action
@@ -654,18 +620,18 @@ fn chat_text(f: &Finding) -> (String, Vec<String>) {
 #[test]
 fn every_view_of_every_alert_kind_shows_the_tool_and_what_comes_next() {
     let findings = every_kind(TERRAFORM, None);
-    let outcomes: Vec<Outcome> = findings.iter().map(|f| f.outcome).collect();
+    let outcomes: Vec<&str> = findings.iter().map(|f| f.outcome.label()).collect();
     assert_eq!(
         outcomes,
         [
-            Outcome::Reverted,
-            Outcome::RevertFailed,
-            Outcome::WouldRevert,
-            Outcome::Exempt,
-            Outcome::AlreadyCompliant,
-            Outcome::ExemptionGranted,
-            Outcome::ExemptionRevoked,
-            Outcome::NotHandled,
+            "reverted",
+            "revert-failed",
+            "would-revert",
+            "exempt",
+            "already-compliant",
+            "exemption-granted",
+            "exemption-revoked",
+            "not-handled",
         ]
     );
     for f in &findings {
@@ -796,22 +762,12 @@ fn the_sweep_names_no_tool_but_still_the_stack() {
     c.origin = Origin::Sweep;
     c.actor = Actor::default();
     c.event_id = None;
-    let found = open();
-    let (action, verdict) = decide(&Policy::default(), Mode::Enforce, false, None, &found);
-    let f = finding(
-        &c,
-        Judged {
-            cluster_arn: ARN,
-            status: "ACTIVE",
-            found: Some(&found),
-            verdict: &verdict,
-            exemption: None,
-            action: &action,
-            stack: Some("payments-prod"),
-        },
-        Mode::Enforce,
-        &revert_started(),
-    );
+    let f = OpenCluster {
+        requested: None,
+        stack: Some("payments-prod"),
+        ..OpenCluster::new(c)
+    }
+    .told(&revert_started());
     assert_eq!(f.actor.tool, None);
     assert_eq!(
         serde_json::to_value(&f).unwrap()["actor"]["tool"],

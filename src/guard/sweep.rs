@@ -83,10 +83,9 @@ impl Guard {
             futures_util::stream::iter(targets)
                 .map(|target| async move {
                     let label = format!("{}/{}", target.place, target.name);
-                    let change = swept_change(request, &target);
                     (
                         label,
-                        self.sweep_one(&target.eks, home, &change, invocation).await,
+                        self.sweep_one(&target, request, home, invocation).await,
                     )
                 })
                 .buffer_unordered(self.config.sweep_concurrency)
@@ -203,13 +202,13 @@ impl Guard {
     /// updates and revert; never wait.
     async fn sweep_one(
         &self,
-        eks: &Eks,
+        target: &Target,
+        request: &SweepRequest,
         home: &AccountRef,
-        change: &ClusterChange,
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
-        let deadline = invocation.deadline;
-        let name = change.cluster_name.as_str();
+        let (eks, name, deadline) = (&target.eks, target.name.as_str(), invocation.deadline);
+        let change = &swept_change(request, target);
         let busy = |waiting_for: String| GuardError::Busy {
             cluster: name.to_string(),
             waiting_for,
@@ -477,22 +476,14 @@ fn dedup(items: &mut Vec<String>) {
 mod tests {
     use super::*;
     use crate::eks::UpdateError;
+    use crate::fixtures::endpoint_update;
 
     fn update(id: &str, at: f64, state: UpdateState, params: &[(&str, &str)]) -> UpdateSummary {
-        UpdateSummary {
-            id: id.into(),
-            state,
-            kind: Some("EndpointAccessUpdate".into()),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            created_at: Some(at),
-            errors: vec![UpdateError {
-                code: "AccessDenied".into(),
-                message: "no".into(),
-            }],
-        }
+        let denied = UpdateError {
+            code: "AccessDenied".into(),
+            message: "no".into(),
+        };
+        endpoint_update(id, at, state, params, vec![denied])
     }
 
     #[test]
