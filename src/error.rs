@@ -109,6 +109,15 @@ pub enum GuardError {
 }
 
 impl GuardError {
+    /// An EKS call on `cluster` that failed in a way retrying will not mend.
+    pub fn eks(operation: &'static str, cluster: &str, failure: EksFailure) -> GuardError {
+        GuardError::Eks {
+            operation,
+            cluster: cluster.to_string(),
+            failure,
+        }
+    }
+
     pub fn error_type(&self) -> &'static str {
         match self {
             GuardError::InvalidEvent(_) => "InvalidEvent",

@@ -37,6 +37,14 @@ use crate::policy::{EndpointAccess, EndpointFix};
 use failure::{is_already_desired, message, sort_error};
 use futures_util::StreamExt;
 
+/// A cluster (or update) EKS no longer knows is `Ok(None)`: deleted meanwhile.
+fn gone_or_failed<T>(failure: EksFailure) -> Result<Option<T>, EksFailure> {
+    match failure {
+        EksFailure::NotFound(_) => Ok(None),
+        other => Err(other),
+    }
+}
+
 /// `DescribeUpdate` calls one history read keeps in flight.
 pub const HISTORY_READS_IN_FLIGHT: usize = 4;
 
@@ -122,7 +130,7 @@ impl Eks {
         {
             Ok(output) => output,
             Err(err) => {
-                return match sort_error(err, |e| match e {
+                return gone_or_failed(sort_error(err, |e| match e {
                     DescribeClusterError::ResourceNotFoundException(e) => {
                         Some(EksFailure::NotFound(message(e.message())))
                     }
@@ -133,10 +141,7 @@ impl Eks {
                         Some(EksFailure::Transient(message(e.message())))
                     }
                     _ => None,
-                }) {
-                    EksFailure::NotFound(_) => Ok(None),
-                    other => Err(other),
-                };
+                }));
             }
         };
         let Some(cluster) = output.cluster() else {
@@ -200,7 +205,7 @@ impl Eks {
         let output = match result {
             Ok(output) => output,
             Err(err) => {
-                return match sort_error(err, |e| match e {
+                return gone_or_failed(sort_error(err, |e| match e {
                     DescribeUpdateError::ResourceNotFoundException(e) => {
                         Some(EksFailure::NotFound(message(e.message())))
                     }
@@ -208,10 +213,7 @@ impl Eks {
                         Some(EksFailure::Transient(message(e.message())))
                     }
                     _ => None,
-                }) {
-                    EksFailure::NotFound(_) => Ok(None),
-                    other => Err(other),
-                };
+                }));
             }
         };
         let summary = output
@@ -263,7 +265,7 @@ impl Eks {
             let page = match result {
                 Ok(page) => page,
                 Err(err) => {
-                    return match sort_error(err, |e| match e {
+                    return gone_or_failed(sort_error(err, |e| match e {
                         ListUpdatesError::ResourceNotFoundException(e) => {
                             Some(EksFailure::NotFound(message(e.message())))
                         }
@@ -271,10 +273,7 @@ impl Eks {
                             Some(EksFailure::Transient(message(e.message())))
                         }
                         _ => None,
-                    }) {
-                        EksFailure::NotFound(_) => Ok(None),
-                        other => Err(other),
-                    };
+                    }));
                 }
             };
             ids.extend(page.update_ids().iter().cloned());

@@ -82,11 +82,7 @@ impl Guard {
             (Ok(Some(_)), false) => {}
             // No longer exempt but unreadable: fail, so Lambda's retry judges it.
             (Err(failure), false) => {
-                return Err(GuardError::Eks {
-                    operation: "DescribeCluster",
-                    cluster: name.to_string(),
-                    failure,
-                });
+                return Err(GuardError::eks("DescribeCluster", name, failure));
             }
             // Granted: nothing to judge. Deleted: nothing to protect.
             _ => return Ok(told),

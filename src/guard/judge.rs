@@ -105,11 +105,7 @@ impl Guard {
                             continue;
                         }
                         Err(failure) => {
-                            return Err(GuardError::Eks {
-                                operation: "UpdateClusterConfig",
-                                cluster: name.to_string(),
-                                failure,
-                            });
+                            return Err(GuardError::eks("UpdateClusterConfig", name, failure));
                         }
                     }
                 }
@@ -126,15 +122,7 @@ impl Guard {
                 acted.history = self.openings(eks, name).await;
             }
             let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
-            let judged = Judged {
-                cluster_arn: &arn,
-                status: &state.status,
-                found: Some(&state.access),
-                verdict: &verdict,
-                action: &action,
-                exemption: exemption.as_ref(),
-                stack: tool::cloudformation_stack(&state.tags),
-            };
+            let judged = judged(&arn, &state, &action, &verdict, exemption.as_ref());
             // A hand-off that finds its own earlier revert running told
             // people when that revert started: it only follows it.
             let told = invocation.hand_off.is_some() && acted.earlier;
@@ -227,11 +215,7 @@ impl Guard {
                         backoff.next_pause(),
                     ),
                     Err(failure) => {
-                        return Err(GuardError::Eks {
-                            operation: "DescribeCluster",
-                            cluster: name.to_string(),
-                            failure,
-                        });
+                        return Err(GuardError::eks("DescribeCluster", name, failure));
                     }
                 },
                 Err(failure) if failure.is_transient() => (
@@ -239,15 +223,12 @@ impl Guard {
                     backoff.next_pause(),
                 ),
                 Err(failure) => {
-                    return Err(GuardError::Eks {
-                        operation: if update_id.is_some() {
-                            "DescribeUpdate"
-                        } else {
-                            "ListUpdates"
-                        },
-                        cluster: name.to_string(),
-                        failure,
-                    });
+                    let operation = if update_id.is_some() {
+                        "DescribeUpdate"
+                    } else {
+                        "ListUpdates"
+                    };
+                    return Err(GuardError::eks(operation, name, failure));
                 }
             };
             self.pause(name, &waiting_for, pause, deadline).await?;
@@ -475,24 +456,21 @@ impl Guard {
                     self.config.poll_interval * 5,
                 ),
                 Ok(None) => {
-                    return Err(GuardError::Eks {
-                        operation: "DescribeUpdate",
-                        cluster: name.to_string(),
-                        failure: EksFailure::NotFound(format!(
-                            "the revert's update {update_id} is gone (was the cluster deleted?)"
-                        )),
-                    });
+                    let gone = format!(
+                        "the revert's update {update_id} is gone (was the cluster deleted?)"
+                    );
+                    return Err(GuardError::eks(
+                        "DescribeUpdate",
+                        name,
+                        EksFailure::NotFound(gone),
+                    ));
                 }
                 Err(failure) if failure.is_transient() => (
                     format!("following the revert (update {update_id}) keeps failing ({failure})"),
                     backoff.next_pause(),
                 ),
                 Err(failure) => {
-                    return Err(GuardError::Eks {
-                        operation: "DescribeUpdate",
-                        cluster: name.to_string(),
-                        failure,
-                    });
+                    return Err(GuardError::eks("DescribeUpdate", name, failure));
                 }
             };
             self.pause(name, &waiting_for, pause, deadline).await?;
@@ -546,6 +524,25 @@ impl Guard {
     pub(super) async fn openings(&self, eks: &Eks, name: &str) -> Option<Openings> {
         let history = eks.history(name).await.ok()?;
         Some(openings(&self.config.policy, &history, now_seconds()))
+    }
+}
+
+/// The judgement of a cluster as read, for its alert.
+pub(super) fn judged<'a>(
+    cluster_arn: &'a str,
+    state: &'a ClusterState,
+    action: &'a Action,
+    verdict: &'a Verdict,
+    exemption: Option<&'a ExemptionRef>,
+) -> Judged<'a> {
+    Judged {
+        cluster_arn,
+        status: &state.status,
+        found: Some(&state.access),
+        verdict,
+        action,
+        exemption,
+        stack: tool::cloudformation_stack(&state.tags),
     }
 }
 

@@ -15,9 +15,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::info;
 
-use super::judge::{Sent, acted_from};
+use super::judge::{Sent, acted_from, judged};
 use super::{Answer, Deadline, Guard, Invocation, log_decision};
-use crate::alert::{self, Acted, Judged};
+use crate::alert::{self, Acted};
 use crate::eks::{
     AccountRef, Eks, EksFailure, HISTORY_READS_IN_FLIGHT, Place, UpdateState, UpdateSummary,
     describe_update_errors,
@@ -28,7 +28,6 @@ use crate::history::openings;
 use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, Policy, evaluate};
 use crate::sweep_alert::SweepProblems;
-use crate::tool;
 
 /// The sweep's tally, logged in one line and returned in the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -222,7 +221,7 @@ impl Guard {
             Ok(Some(state)) => state,
             Ok(None) => return Ok(Answer::new(Outcome::ClusterGone, Some(name), "deleted")),
             Err(failure) if failure.is_transient() => return Err(busy(failure.to_string())),
-            Err(failure) => return Err(eks_error("DescribeCluster", name, failure)),
+            Err(failure) => return Err(GuardError::eks("DescribeCluster", name, failure)),
         };
         if state.is_beyond_repair() {
             return Ok(Answer::new(Outcome::ClusterGone, Some(name), state.status));
@@ -262,7 +261,9 @@ impl Guard {
                     Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
                         return Err(busy(failure.to_string()));
                     }
-                    Err(failure) => return Err(eks_error("UpdateClusterConfig", name, failure)),
+                    Err(failure) => {
+                        return Err(GuardError::eks("UpdateClusterConfig", name, failure));
+                    }
                 };
                 if let Some(history) = self
                     .earlier_updates(eks, name, acted.update_id.as_deref(), deadline)
@@ -281,15 +282,7 @@ impl Guard {
         let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
         let finding = alert::finding(
             change,
-            Judged {
-                cluster_arn: &arn,
-                status: &state.status,
-                found: Some(&state.access),
-                verdict: &verdict,
-                action: &action,
-                exemption: exemption.as_ref(),
-                stack: tool::cloudformation_stack(&state.tags),
-            },
+            judged(&arn, &state, &action, &verdict, exemption.as_ref()),
             self.config.mode,
             &acted,
         );
@@ -457,14 +450,6 @@ fn log_sweep(summary: &SweepSummary) {
         failed = summary.failed.len(),
         "sweep"
     );
-}
-
-fn eks_error(operation: &'static str, cluster: &str, failure: EksFailure) -> GuardError {
-    GuardError::Eks {
-        operation,
-        cluster: cluster.to_string(),
-        failure,
-    }
 }
 
 fn dedup(items: &mut Vec<String>) {
