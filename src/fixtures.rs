@@ -2,6 +2,7 @@
 //! reports it, the settings it asks for, and an endpoint update as EKS
 //! describes it.
 
+use crate::alert::FailedRevert;
 use crate::eks::{UpdateError, UpdateState, UpdateSummary};
 use crate::event::{Actor, ApiCall, ClusterChange, Origin};
 use crate::policy::EndpointAccess;
@@ -14,6 +15,11 @@ pub fn open(cidrs: &[&str]) -> EndpointAccess {
         public_access_cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
     }
 }
+
+/// What every view of a finding about [`change`] names, so that a responder
+/// can act on any one of them: who (Jane's session), from where (her source
+/// IP) and which event.
+pub const NAMED_IN_EVERY_VIEW: [&str; 3] = ["jane", "198.51.100.23", "ev-1"];
 
 /// Jane, through the CLI, opening cluster `name` in eu-west-1 of
 /// 111122223333 to the internet with `UpdateClusterConfig`.
@@ -62,5 +68,18 @@ pub fn endpoint_update(
             .collect(),
         created_at: Some(created_at),
         errors,
+    }
+}
+
+/// The guard's revert `rev-9`, ended `Failed` because the cluster role may
+/// not change the endpoint.
+pub fn denied_revert() -> FailedRevert {
+    FailedRevert {
+        update_id: "rev-9".into(),
+        status: "Failed".into(),
+        errors: vec![UpdateError {
+            code: "AccessDenied".into(),
+            message: "the cluster role may not change the endpoint".into(),
+        }],
     }
 }

@@ -1005,9 +1005,8 @@ impl SecurityHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{self, Acted, FailedRevert, Judged};
+    use crate::alert::{self, Acted, Judged};
     use crate::config::Config;
-    use crate::eks::UpdateError;
     use crate::event::ClusterChange;
     use crate::fixtures::{self, open};
     use crate::policy::{EndpointAccess, Policy, decide};
@@ -1133,13 +1132,10 @@ mod tests {
         assert_eq!(json["UpdatedAt"], "2026-11-23T06:05:00.000Z");
         assert_eq!(json["LastObservedAt"], json["UpdatedAt"]);
         let description = json["Description"].as_str().unwrap();
-        for needle in [
-            "rev-9",
-            "jane",
-            "198.51.100.23",
-            "ev-1",
-            "UpdateClusterConfig",
-        ] {
+        for needle in fixtures::NAMED_IN_EVERY_VIEW
+            .into_iter()
+            .chain(["rev-9", "UpdateClusterConfig"])
+        {
             assert!(description.contains(needle), "{needle}: {description}");
         }
         assert_eq!(
@@ -1302,14 +1298,7 @@ mod tests {
     #[test]
     fn a_failed_revert_stays_failed_and_new_with_the_reason() {
         let acted = Acted {
-            failed: Some(FailedRevert {
-                update_id: "rev-9".into(),
-                status: "Failed".into(),
-                errors: vec![UpdateError {
-                    code: "AccessDenied".into(),
-                    message: "the cluster role may not change the endpoint".into(),
-                }],
-            }),
+            failed: Some(fixtures::denied_revert()),
             ..reverted()
         };
         let finding = told(

@@ -127,36 +127,26 @@ fn every_protocol_gets_its_view() {
     assert_eq!(machine["actor"]["sourceIp"], "198.51.100.23");
 
     let email = views["email"].as_str().unwrap();
-    for needle in [
+    for needle in fixtures::NAMED_IN_EVERY_VIEW.into_iter().chain([
         "prod-eu",
         "arn:aws:sts::111122223333:assumed-role/Admin/jane",
         "session jane",
-        "198.51.100.23",
         "aws-cli/2.22.0",
-        "ev-1",
         "rev-9",
         "111122223333",
         "eu-west-1",
         "#/events/ev-1",
-    ] {
+    ]) {
         assert!(email.contains(needle), "email lacks {needle}:\n{email}");
     }
 
     let chat: serde_json::Value = serde_json::from_str(views["https"].as_str().unwrap()).unwrap();
     assert_eq!(chat["version"], "1.0");
     assert_eq!(chat["source"], "custom");
-    assert!(
-        chat["content"]["title"]
-            .as_str()
-            .unwrap()
-            .contains("prod-eu")
-    );
-    assert!(
-        chat["content"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("jane")
-    );
+    assert_eq!(chat, chatbot_notification(&f), "the https view is the card");
+    let (title, description) = card(&f);
+    assert!(title.contains("prod-eu"), "{title}");
+    assert!(description.contains("jane"), "{description}");
 }
 
 #[test]
@@ -217,14 +207,7 @@ fn the_cluster_arn_is_built_in_the_functions_partition_not_guessed_from_the_regi
 fn a_failed_revert_says_plainly_that_the_endpoint_is_still_open() {
     let acted = Acted {
         update_id: Some("rev-9".into()),
-        failed: Some(FailedRevert {
-            update_id: "rev-9".into(),
-            status: "Failed".into(),
-            errors: vec![UpdateError {
-                code: "AccessDenied".into(),
-                message: "the cluster role may not change the endpoint".into(),
-            }],
-        }),
+        failed: Some(fixtures::denied_revert()),
         ..Acted::default()
     };
     let f = acted_on("prod-eu", ARN, &acted);
@@ -241,19 +224,9 @@ fn a_failed_revert_says_plainly_that_the_endpoint_is_still_open() {
     ] {
         assert!(email.contains(needle), "email lacks {needle}:\n{email}");
     }
-    let chat = chatbot_notification(&f);
-    assert!(
-        chat["content"]["title"]
-            .as_str()
-            .unwrap()
-            .contains("FAILED")
-    );
-    assert!(
-        chat["content"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("AccessDenied")
-    );
+    let (title, description) = card(&f);
+    assert!(title.contains("FAILED"), "{title}");
+    assert!(description.contains("AccessDenied"), "{description}");
     let machine: Finding = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
     assert_eq!(machine, f);
     assert!(attributes(&f).contains(&("action", "revert-failed".to_string())));
@@ -292,13 +265,8 @@ fn unreadable_requested_settings_are_said_so() {
         email.contains("Requested:    unreadable, publicAccessCidrs has a JSON number entry"),
         "{email}"
     );
-    let chat = chatbot_notification(&f);
-    assert!(
-        chat["content"]["description"]
-            .as_str()
-            .unwrap()
-            .contains("unreadable")
-    );
+    let (_, description) = card(&f);
+    assert!(description.contains("unreadable"), "{description}");
     let machine: serde_json::Value = serde_json::to_value(&f).unwrap();
     assert_eq!(
         machine["requestedUnreadable"],
@@ -348,8 +316,7 @@ fn a_cluster_whose_exemption_ended_is_reverted_saying_so() {
         ),
         "{email}"
     );
-    let chat = chatbot_notification(&f);
-    let description = chat["content"]["description"].as_str().unwrap();
+    let (_, description) = card(&f);
     assert!(
         description
             .contains("*Exemption:* eks-endpoint-guard/exempt=2026-11-30T18:00:00Z: not exempt")
@@ -510,13 +477,8 @@ fn repeat_openings_reach_every_view() {
     let f = acted_on("prod-eu", ARN, &acted);
     let said = "opened 3 times in the last 24 hours, 5 times in the last 7 days";
     assert!(email_text(&f).contains(&format!("History:      {said}")));
-    let chat = chatbot_notification(&f);
-    assert!(
-        chat["content"]["description"]
-            .as_str()
-            .unwrap()
-            .contains(said)
-    );
+    let (_, description) = card(&f);
+    assert!(description.contains(said), "{description}");
     let machine: serde_json::Value = serde_json::to_value(&f).unwrap();
     assert_eq!(machine["history"]["openedLast24h"], 3);
     assert_eq!(machine["history"]["openedLast7d"], 5);
@@ -601,6 +563,13 @@ fn every_kind(user_agent: &str, stack: Option<&str>) -> Vec<Finding> {
         ),
         not_handled_finding(&c, ARN, "region eu-west-1 is not guarded", Mode::Enforce),
     ]
+}
+
+/// The Chatbot card's title and description.
+fn card(f: &Finding) -> (String, String) {
+    let chat = chatbot_notification(f);
+    let text = |field: &str| chat["content"][field].as_str().unwrap().to_string();
+    (text("title"), text("description"))
 }
 
 fn chat_text(f: &Finding) -> (String, Vec<String>) {
