@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{
-    GuardProcess, Stage, add_history, finding_of, function_arn, private_cluster, sample, sweep,
-    sweep_event,
+    GuardProcess, Stage, add_history, finding_of, function_arn, own_updates, private_cluster,
+    sample, sweep, sweep_event,
 };
 use guard_testkit::eks::{ClusterSpec, EksOptions, EndpointChange, Finish, UpdateBehaviour};
 use guard_testkit::moto;
@@ -202,10 +202,7 @@ async fn an_open_cluster_is_reverted_before_its_history_is_read() {
 async fn a_creation_longer_than_an_invocation_is_handed_on_and_reverted() {
     let stage = Stage::start(
         "hand-off",
-        EksOptions {
-            api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(500))),
-            ..EksOptions::default()
-        },
+        own_updates(Finish::After(Duration::from_millis(500))),
     )
     .await;
     let eks = &stage.eks;

@@ -22,12 +22,14 @@ use aws_sdk_securityhub::operation::batch_import_findings::{
 use aws_sdk_securityhub::types::{AwsSecurityFinding, ImportFindingsError};
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use common::{EVENT_UPDATE_ID, Stage, open_event, open_event_in, private_cluster, someone_opened};
+use common::{
+    EVENT_UPDATE_ID, Stage, open_event, open_event_in, own_updates, private_cluster, someone_opened,
+};
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::error::GuardError;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use eks_endpoint_guard::securityhub::{SecurityHub, problems};
-use guard_testkit::eks::{ClusterSpec, EksOptions, Finish, UpdateBehaviour};
+use guard_testkit::eks::{ClusterSpec, EksOptions, Finish};
 use guard_testkit::moto::Moto;
 use mocks::{CLUSTER_ARN, started};
 use serde_json::Value;
@@ -156,9 +158,10 @@ fn security_hub_down(journal: &Journal) -> Rule {
 /// The EKS and SNS side of every test here: `prod-eu` open to the
 /// internet; the event's update finished, the guard's revert `InProgress`
 /// when first described and then ending so; each revert and alert noted in
-/// the journal.
+/// the journal; every import answered and kept.
 struct Mocked {
     journal: Journal,
+    imports: Imports,
     cluster: Rule,
     updates: Rule,
     revert: Rule,
@@ -175,7 +178,13 @@ impl Mocked {
             revert: revert(&journal),
             publish: publish(&journal),
             journal,
+            imports: Imports::default(),
         }
+    }
+
+    /// A guard with `config` on these mocks, its imports kept in `imports`.
+    fn guard_importing(&self, config: Config) -> Guard {
+        self.guard(config, &[&self.imports.rule(&self.journal)])
     }
 
     /// A guard with `config` on these mocks, importing into `security_hub`.
@@ -234,9 +243,7 @@ fn pair(compliance: &str, workflow: &str) -> (String, String) {
 #[tokio::test]
 async fn a_revert_is_imported_failed_and_once_confirmed_resolved_under_one_id() {
     let mocked = Mocked::new(&[], UpdateStatus::Successful);
-    let imports = Imports::default();
-    let import = imports.rule(&mocked.journal);
-    let guard = mocked.guard(config(&[]), &[&import]);
+    let guard = mocked.guard_importing(config(&[]));
 
     let answer = run(&guard, OPEN_EVENT).await.unwrap();
 
@@ -247,7 +254,7 @@ async fn a_revert_is_imported_failed_and_once_confirmed_resolved_under_one_id() 
         ["revert", "alert", "import", "import"],
         "revert, alert, then the finding and its resolution"
     );
-    let findings = imports.all();
+    let findings = mocked.imports.all();
     assert_eq!(
         states(&findings),
         [pair("FAILED", "NEW"), pair("PASSED", "RESOLVED")]
@@ -313,7 +320,6 @@ async fn a_security_hub_outage_delays_neither_the_revert_nor_the_alert_and_fails
 #[tokio::test]
 async fn the_guards_second_try_imports_the_finding() {
     let mocked = Mocked::new(&[], UpdateStatus::Successful);
-    let imports = Imports::default();
     let flaky = mock!(aws_sdk_securityhub::Client::batch_import_findings)
         .sequence()
         .http_status(503, None)
@@ -325,7 +331,7 @@ async fn the_guards_second_try_imports_the_finding() {
                 .build()
         })
         .build();
-    let later = imports.rule(&mocked.journal);
+    let later = mocked.imports.rule(&mocked.journal);
     // Report mode: one import, nothing to follow.
     let guard = mocked.guard(config(&[("GUARD_MODE", "report")]), &[&flaky, &later]);
 
@@ -370,9 +376,7 @@ async fn a_finding_security_hub_refuses_fails_the_invocation_with_the_reason() {
 #[tokio::test]
 async fn a_failed_revert_keeps_the_finding_open_with_the_reason() {
     let mocked = Mocked::new(&[], UpdateStatus::Failed);
-    let imports = Imports::default();
-    let import = imports.rule(&mocked.journal);
-    let guard = mocked.guard(config(&[]), &[&import]);
+    let guard = mocked.guard_importing(config(&[]));
 
     let err = run(&guard, OPEN_EVENT).await.unwrap_err();
 
@@ -381,7 +385,7 @@ async fn a_failed_revert_keeps_the_finding_open_with_the_reason() {
         mocked.journal.entries(),
         ["revert", "alert", "import", "alert", "import"]
     );
-    let findings = imports.all();
+    let findings = mocked.imports.all();
     assert_eq!(
         states(&findings),
         [pair("FAILED", "NEW"), pair("FAILED", "NEW")]
@@ -401,15 +405,13 @@ async fn an_exempt_cluster_is_suppressed_naming_the_tag() {
         &[("eks-endpoint-guard/exempt", "True")],
         UpdateStatus::Successful,
     );
-    let imports = Imports::default();
-    let import = imports.rule(&mocked.journal);
-    let guard = mocked.guard(config(&[]), &[&import]);
+    let guard = mocked.guard_importing(config(&[]));
 
     let answer = run(&guard, OPEN_EVENT).await.unwrap();
 
     assert_eq!(answer["outcome"], "exempt");
     assert_eq!(mocked.journal.entries(), ["alert", "import"]);
-    let findings = imports.all();
+    let findings = mocked.imports.all();
     assert_eq!(states(&findings), [pair("FAILED", "SUPPRESSED")]);
     let description = findings[0].description().unwrap();
     assert!(
@@ -586,14 +588,7 @@ async fn wait_for_finding(hub: &Hub, check: impl Fn(&Value) -> bool) -> Vec<Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_binary_a_revert_is_a_failed_finding_and_once_confirmed_the_same_id_resolved() {
     // The guard's revert runs until the test finishes it.
-    let stage = Stage::start(
-        "hub-revert",
-        EksOptions {
-            api_updates: UpdateBehaviour::staying_active(Finish::Manual),
-            ..EksOptions::default()
-        },
-    )
-    .await;
+    let stage = Stage::start("hub-revert", own_updates(Finish::Manual)).await;
     let (hub, eks) = (Hub::enable(&stage.moto).await, &stage.eks);
     let their_update = someone_opened(eks, private_cluster("prod-eu"));
     let guard = stage.guard(&hub.settings_with(&[])).await;
@@ -725,10 +720,7 @@ async fn through_the_binary_an_exempt_cluster_is_a_suppressed_finding() {
 async fn through_the_binary_a_member_accounts_finding_goes_into_the_members_security_hub() {
     let stage = Stage::start(
         "hub-central",
-        EksOptions {
-            api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(200))),
-            ..EksOptions::default()
-        },
+        own_updates(Finish::After(Duration::from_millis(200))),
     )
     .await;
     let central = Hub::enable(&stage.moto).await;

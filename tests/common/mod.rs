@@ -77,13 +77,19 @@ pub fn settings(topic: &str, moto: &Moto, eks: &EksDouble) -> Settings {
     ]
 }
 
+/// The guard's own updates end as `finish` says; the cluster stays ACTIVE
+/// meanwhile (seen for endpoint updates).
+pub fn own_updates(finish: Finish) -> EksOptions {
+    EksOptions {
+        api_updates: UpdateBehaviour::staying_active(finish),
+        ..EksOptions::default()
+    }
+}
+
 /// The guard's own updates finish shortly after they start, as real ones do
 /// minutes later; the cluster stays ACTIVE meanwhile (seen for endpoint updates).
 pub fn quick_updates() -> EksOptions {
-    EksOptions {
-        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(300))),
-        ..EksOptions::default()
-    }
+    own_updates(Finish::After(Duration::from_millis(300)))
 }
 
 /// What a test through the binary runs against: `moto_server` (SNS, SQS,
