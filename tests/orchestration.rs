@@ -447,14 +447,7 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_says_what_was_done() {
 #[tokio::test]
 async fn exempt_cluster_is_reported_never_changed() {
     let describe_update = event_update_finished();
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["0.0.0.0/0"],
-            &[("eks-endpoint-guard/exempt", "true")],
-        ))
-    });
+    let describe_cluster = open_cluster_tagged("true");
     let revert = revert_starts("no");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
@@ -468,14 +461,7 @@ async fn exempt_cluster_is_reported_never_changed() {
 #[tokio::test]
 async fn report_mode_alerts_what_it_would_do() {
     let describe_update = event_update_finished();
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["203.0.113.0/24", "0.0.0.0/0"],
-            &[],
-        ))
-    });
+    let describe_cluster = mocks::open_cluster(&["203.0.113.0/24", "0.0.0.0/0"], &[]);
     let revert = revert_starts("no");
     let (guard, inbox) = guard_with(
         config(&[
@@ -498,14 +484,7 @@ async fn report_mode_alerts_what_it_would_do() {
 #[tokio::test]
 async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
     let describe_update = event_update_finished();
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["203.0.113.0/24", "0.0.0.0/0"],
-            &[],
-        ))
-    });
+    let describe_cluster = mocks::open_cluster(&["203.0.113.0/24", "0.0.0.0/0"], &[]);
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
         .match_requests(|r| {
             let vpc = r.resources_vpc_config().expect("endpoint settings");
