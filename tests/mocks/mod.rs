@@ -79,16 +79,8 @@ pub fn described(cluster: Cluster) -> DescribeClusterOutput {
 /// `DescribeCluster` answering `prod-eu` ACTIVE, public from `cidrs`, with
 /// `tags`.
 pub fn open_cluster(cidrs: &[&str], tags: &[(&str, &str)]) -> Rule {
-    let cidrs: Vec<String> = cidrs.iter().map(|c| c.to_string()).collect();
-    let tags: Vec<(String, String)> = tags
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
-        let cidrs: Vec<&str> = cidrs.iter().map(String::as_str).collect();
-        let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        described(cluster(ClusterStatus::Active, true, &cidrs, &tags))
-    })
+    let open = cluster(ClusterStatus::Active, true, cidrs, tags);
+    mock!(aws_sdk_eks::Client::describe_cluster).then_output(move || described(open.clone()))
 }
 
 /// `UpdateClusterConfig`'s answer: update `id` started, `InProgress`.
