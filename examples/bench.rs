@@ -200,14 +200,7 @@ async fn main() -> Result<(), String> {
         )
         .await;
         let started = Instant::now();
-        let answer = guard
-            .api
-            .invoke(
-                sample("scheduled-sweep.json", &[]),
-                SystemTime::now() + Duration::from_secs(900),
-            )
-            .await
-            .expect_response();
+        let answer = sweep(&guard, sample("scheduled-sweep.json", &[])).await;
         let took = started.elapsed().as_secs_f64();
         let requests = slow.requests();
         let calls_on = |names: &dyn Fn(usize) -> bool| {
@@ -290,17 +283,14 @@ async fn main() -> Result<(), String> {
     )
     .await;
     let started = Instant::now();
-    let answer = org_guard
-        .api
-        .invoke(
-            sample(
-                "scheduled-sweep.json",
-                &[("111122223333", guard_testkit::moto::ACCOUNT)],
-            ),
-            SystemTime::now() + Duration::from_secs(900),
-        )
-        .await
-        .expect_response();
+    let answer = sweep(
+        &org_guard,
+        sample(
+            "scheduled-sweep.json",
+            &[("111122223333", guard_testkit::moto::ACCOUNT)],
+        ),
+    )
+    .await;
     println!(
         "organization sweep, 3 accounts x 2 regions x 10 clusters at 20 ms/call: {:.2} s; accounts {} regions {} seen {} reverted {} ({} EKS calls)",
         started.elapsed().as_secs_f64(),
@@ -311,6 +301,16 @@ async fn main() -> Result<(), String> {
         org_eks.requests().len()
     );
     Ok(())
+}
+
+/// The answer to a sweep event, given 900 s: time enough for every
+/// cluster's budget (the emulator does not enforce deadlines).
+async fn sweep(guard: &FunctionProcess, payload: Vec<u8>) -> serde_json::Value {
+    guard
+        .api
+        .invoke(payload, SystemTime::now() + Duration::from_secs(900))
+        .await
+        .expect_response()
 }
 
 fn report(what: &str, samples: &mut [Duration], aim: &str) {

@@ -8,51 +8,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{GuardProcess, finding_of, sample};
-use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour, UpdateError,
-    UpdateErrorCode,
+use common::{
+    GuardProcess, OPEN_PUBLIC, Stage, finding_of, open_event, private_cluster, quick_updates,
+    sample, someone_opened,
 };
-use guard_testkit::moto::Moto;
+use guard_testkit::eks::{
+    ClusterSpec, EksDouble, EndpointChange, Finish, UpdateBehaviour, UpdateError, UpdateErrorCode,
+};
 use serde_json::Value;
 
-const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
-
-/// The guard's updates finish shortly after they start (real ones take
-/// minutes); the cluster stays ACTIVE meanwhile.
-fn quick_updates() -> EksOptions {
-    EksOptions {
-        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(300))),
-        ..EksOptions::default()
-    }
-}
-
-/// Someone opened `cluster`'s endpoint and their update has finished: the
+/// Someone opened `prod-eu`'s endpoint and their update has finished: the
 /// event the guard gets names their update.
-fn opened(eks: &EksDouble, cluster: &str) -> Vec<u8> {
-    eks.add_cluster(ClusterSpec::new(cluster).public(false).private(true));
-    let theirs = eks.start_update(
-        cluster,
-        EndpointChange::open_to_internet(),
-        UpdateBehaviour::staying_active(Finish::Manual),
-    );
-    assert!(eks.finish_update(cluster, &theirs));
-    sample(
-        "updateclusterconfig-open-public.json",
-        &[
-            (EVENT_UPDATE_ID, &theirs),
-            ("\"prod-eu\"", &format!("\"{cluster}\"")),
-        ],
-    )
-}
-
-fn settings(topic: &str, moto: &Moto, eks: &EksDouble) -> Vec<(&'static str, String)> {
-    vec![
-        ("ALERT_TOPIC_ARN", topic.to_string()),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_STS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-    ]
+fn opened(eks: &EksDouble) -> Vec<u8> {
+    open_event(&someone_opened(eks, private_cluster("prod-eu")))
 }
 
 fn outcomes(alerts: &[Value]) -> Vec<String> {
@@ -73,11 +41,10 @@ fn outcomes(alerts: &[Value]) -> Vec<String> {
 /// invocations succeed and say which update reverted it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_guards_with_the_same_event_end_with_one_revert() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("duplicates").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
-    let event = opened(&eks, "prod-eu");
-    let settings = settings(&topic, &moto, &eks);
+    let stage = Stage::start("duplicates", quick_updates()).await;
+    let eks = &stage.eks;
+    let event = opened(eks);
+    let settings = stage.settings();
     let (a, b) = tokio::join!(
         GuardProcess::start(&settings),
         GuardProcess::start(&settings)
@@ -106,7 +73,7 @@ async fn two_guards_with_the_same_event_end_with_one_revert() {
     assert_eq!(tokens.len(), 2, "each guard asked once");
     assert_eq!(tokens[0], tokens[1], "with the same token");
     assert!(!eks.cluster("prod-eu").unwrap().public);
-    let alerts = moto.receive(&inbox, 2, Duration::from_secs(10)).await;
+    let alerts = stage.alerts(2, Duration::from_secs(10)).await;
     assert_eq!(outcomes(&alerts), ["reverted", "reverted"]);
 }
 
@@ -115,10 +82,9 @@ async fn two_guards_with_the_same_event_end_with_one_revert() {
 /// invocation; Lambda's retry reverts again, and that revert holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_revert_is_told_and_fails_and_the_retry_reverts() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("failed-revert").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
-    let event = opened(&eks, "prod-eu");
+    let stage = Stage::start("failed-revert", quick_updates()).await;
+    let eks = &stage.eks;
+    let event = opened(eks);
     eks.fail_next_api_updates(
         "prod-eu",
         1,
@@ -127,7 +93,7 @@ async fn a_failed_revert_is_told_and_fails_and_the_retry_reverts() {
             "The cluster role may not change the endpoint",
         )],
     );
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
+    let guard = stage.guard(&[]).await;
 
     let (error_type, message) = guard.invoke(&event).await.expect_error();
     assert_eq!(error_type, "RevertFailed", "{message}");
@@ -137,7 +103,7 @@ async fn a_failed_revert_is_told_and_fails_and_the_retry_reverts() {
         eks.cluster("prod-eu").unwrap().public,
         "the endpoint is still open"
     );
-    let alerts = moto.receive(&inbox, 2, Duration::from_secs(10)).await;
+    let alerts = stage.alerts(2, Duration::from_secs(10)).await;
     assert_eq!(outcomes(&alerts), ["reverted", "revert-failed"]);
     let failed = finding_of(&alerts[1]);
     assert_eq!(failed["action"]["errors"][0]["code"], "AccessDenied");
@@ -160,7 +126,7 @@ async fn a_failed_revert_is_told_and_fails_and_the_retry_reverts() {
     );
     assert_eq!(answer["updateId"], updates[2].id.as_str());
     assert!(!eks.cluster("prod-eu").unwrap().public);
-    let alerts = moto.receive(&inbox, 1, Duration::from_secs(10)).await;
+    let alerts = stage.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(outcomes(&alerts), ["reverted"]);
 }
 
@@ -170,13 +136,12 @@ async fn a_failed_revert_is_told_and_fails_and_the_retry_reverts() {
 /// lock lifts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_with_no_update_listed_the_guard_keeps_to_two_calls_a_second() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("locked").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
-    let event = opened(&eks, "prod-eu");
+    let stage = Stage::start("locked", quick_updates()).await;
+    let eks = &stage.eks;
+    let event = opened(eks);
     let locked_for = Duration::from_secs(6);
     eks.start_platform_update("prod-eu", Finish::After(locked_for));
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
+    let guard = stage.guard(&[]).await;
 
     let answer = guard.invoke(&event).await.expect_response();
 
@@ -221,23 +186,13 @@ async fn refused_with_no_update_listed_the_guard_keeps_to_two_calls_a_second() {
 /// same-named cluster where the guard runs is never read or changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_out_of_reach_are_refused_before_any_eks_call() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("out-of-reach").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
+    let stage = Stage::start("out-of-reach", quick_updates()).await;
+    let eks = &stage.eks;
     eks.add_cluster(ClusterSpec::new("prod-eu").public(true));
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
+    let guard = stage.guard(&[]).await;
 
-    let other_account = sample(
-        "updateclusterconfig-open-public.json",
-        &[(
-            "\"account\": \"111122223333\"",
-            "\"account\": \"999988887777\"",
-        )],
-    );
-    let other_region = sample(
-        "updateclusterconfig-open-public.json",
-        &[("\"eu-west-1\"", "\"eu-central-1\"")],
-    );
+    let other_account = common::open_event_in("999988887777", "prod-eu");
+    let other_region = sample(OPEN_PUBLIC, &[("\"eu-west-1\"", "\"eu-central-1\"")]);
     for (event, names) in [
         (&other_account, "REMEDIATION_ROLE_NAME"),
         (&other_region, "GUARD_REGIONS"),
@@ -251,7 +206,7 @@ async fn changes_out_of_reach_are_refused_before_any_eks_call() {
         eks.cluster("prod-eu").unwrap().public,
         "the local namesake is untouched"
     );
-    let alerts = moto.receive(&inbox, 2, Duration::from_secs(10)).await;
+    let alerts = stage.alerts(2, Duration::from_secs(10)).await;
     assert_eq!(outcomes(&alerts), ["not-handled", "not-handled"]);
     let regions: Vec<Value> = alerts
         .iter()
@@ -268,23 +223,20 @@ async fn changes_out_of_reach_are_refused_before_any_eks_call() {
 /// in the function's own region is not touched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guarded_region_is_acted_on_in_that_region_only() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("regions").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
+    let stage = Stage::start("regions", quick_updates()).await;
+    let eks = &stage.eks;
     eks.add_cluster(ClusterSpec::new("prod-eu").public(true));
     eks.add_cluster(
         ClusterSpec::new("prod-eu")
             .region("eu-central-1")
             .public(true),
     );
-    let mut settings = settings(&topic, &moto, &eks);
-    settings.push(("GUARD_REGIONS", "eu-central-1".to_string()));
-    let guard = GuardProcess::start(&settings).await;
+    let guard = stage.guard(&[("GUARD_REGIONS", "eu-central-1")]).await;
     let event = sample(
-        "updateclusterconfig-open-public.json",
+        OPEN_PUBLIC,
         &[
             ("\"eu-west-1\"", "\"eu-central-1\""),
-            (EVENT_UPDATE_ID, "gone-update"),
+            (common::EVENT_UPDATE_ID, "gone-update"),
         ],
     );
 
@@ -302,7 +254,7 @@ async fn a_guarded_region_is_acted_on_in_that_region_only() {
             .all(|r| r.signing_region.as_deref() == Some("eu-central-1")),
         "every call signed for the event's region"
     );
-    let finding = finding_of(&moto.receive(&inbox, 1, Duration::from_secs(10)).await[0]);
+    let finding = stage.finding().await;
     assert_eq!(finding["cluster"]["region"], "eu-central-1");
     assert!(
         finding["cluster"]["arn"]
@@ -318,21 +270,17 @@ async fn a_guarded_region_is_acted_on_in_that_region_only() {
 /// second: the pace holds whatever the poll interval or EKS's answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_a_running_update_stays_at_two_calls_a_second() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("paced-polls").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
-    eks.add_cluster(ClusterSpec::new("prod-eu").public(false).private(true));
+    let stage = Stage::start("paced-polls", quick_updates()).await;
+    let eks = &stage.eks;
+    eks.add_cluster(private_cluster("prod-eu"));
     let running = Duration::from_secs(3);
     let theirs = eks.start_update(
         "prod-eu",
         EndpointChange::open_to_internet(),
         UpdateBehaviour::staying_active(Finish::After(running)),
     );
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
-    let event = sample(
-        "updateclusterconfig-open-public.json",
-        &[(EVENT_UPDATE_ID, &theirs)],
-    );
+    let guard = stage.guard(&[]).await;
+    let event = open_event(&theirs);
 
     let answer = guard.invoke(&event).await.expect_response();
 

@@ -7,44 +7,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{GuardProcess, SECRET_ACCESS_KEY, finding_of, sample};
-use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Fault, Finish, UpdateBehaviour,
+use common::{
+    EVENT_UPDATE_ID, GuardProcess, SECRET_ACCESS_KEY, Stage, finding_of, open_event, open_event_in,
+    private_cluster, quick_updates, sample, settings, someone_opened, someone_opens,
 };
-use guard_testkit::moto::Moto;
+use guard_testkit::eks::{ClusterSpec, EksDouble, Fault};
+use guard_testkit::moto::{self, Moto};
 use guard_testkit::runtime::Invocation;
 use serde_json::Value;
-
-const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
-
-/// The guard's own updates finish shortly after they start, as real ones do
-/// minutes later; the cluster stays ACTIVE meanwhile (seen for endpoint updates).
-fn quick_updates() -> EksOptions {
-    EksOptions {
-        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(300))),
-        ..EksOptions::default()
-    }
-}
-
-/// Someone's update that opens the endpoint, still InProgress with the
-/// cluster ACTIVE and describing its old private settings.
-fn someone_opens(eks: &EksDouble, cluster: &str) -> String {
-    eks.add_cluster(ClusterSpec::new(cluster).public(false).private(true));
-    eks.start_update(
-        cluster,
-        EndpointChange::open_to_internet(),
-        UpdateBehaviour::staying_active(Finish::Manual),
-    )
-}
-
-fn settings(topic: &str, moto: &Moto, eks: &EksDouble) -> Vec<(&'static str, String)> {
-    vec![
-        ("ALERT_TOPIC_ARN", topic.to_string()),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_STS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-    ]
-}
 
 fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
     if record["fields"].is_object() {
@@ -56,15 +26,13 @@ fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reverts_an_opened_endpoint_after_the_update_and_alerts_once() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("e2e-revert").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
-    let their_update = someone_opens(&eks, "prod-eu");
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
-    let event = sample(
-        "updateclusterconfig-open-public.json",
-        &[(EVENT_UPDATE_ID, &their_update)],
-    );
+    let stage = Stage::start("e2e-revert", quick_updates()).await;
+    let eks = &stage.eks;
+    // Someone's update that opens the endpoint, still InProgress with the
+    // cluster ACTIVE and describing its old private settings.
+    let their_update = someone_opens(eks, private_cluster("prod-eu"));
+    let guard = stage.guard(&[]).await;
+    let event = open_event(&their_update);
 
     // While their update runs, the guard must only poll it: no read of the
     // (stale) settings, no revert. Then the update finishes.
@@ -99,7 +67,7 @@ async fn reverts_an_opened_endpoint_after_the_update_and_alerts_once() {
     let revert_id = answer["updateId"].as_str().expect("update id").to_string();
     assert!(eks.updates("prod-eu").iter().any(|u| u.id == revert_id));
 
-    let alerts = moto.receive(&inbox, 1, Duration::from_secs(10)).await;
+    let alerts = stage.alerts(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1);
     assert!(alerts[0]["Subject"].as_str().unwrap().contains("prod-eu"));
     assert_eq!(
@@ -144,11 +112,7 @@ async fn reverts_an_opened_endpoint_after_the_update_and_alerts_once() {
     let answer = guard.invoke(&own).await.expect_response();
     assert_eq!(answer["outcome"], "own-change");
     assert_eq!(eks.requests_for("UpdateClusterConfig").len(), 1);
-    assert!(
-        moto.receive(&inbox, 1, Duration::from_secs(2))
-            .await
-            .is_empty()
-    );
+    assert!(stage.alerts(1, Duration::from_secs(2)).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,14 +223,10 @@ async fn a_configuration_that_cannot_work_is_an_init_error_naming_the_variable()
 async fn an_alert_that_cannot_be_sent_fails_the_invocation_and_the_retry_sends_it() {
     let moto = Moto::start().await.expect("moto_server");
     let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
-    let their_update = someone_opens(&eks, "prod-eu");
-    assert!(eks.finish_update("prod-eu", &their_update));
+    let their_update = someone_opened(&eks, private_cluster("prod-eu"));
     let topic = "arn:aws:sns:us-east-1:123456789012:late-alerts".to_string();
     let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
-    let event = sample(
-        "updateclusterconfig-open-public.json",
-        &[(EVENT_UPDATE_ID, &their_update)],
-    );
+    let event = open_event(&their_update);
 
     let (error_type, message) = guard.invoke(&event).await.expect_error();
     assert_eq!(error_type, "AlertNotSent");
@@ -299,32 +259,13 @@ async fn an_alert_that_cannot_be_sent_fails_the_invocation_and_the_retry_sends_i
 /// assumes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_accounts_cluster_is_reached_through_the_remediation_role() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("central").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
+    let stage = Stage::start("central", quick_updates()).await;
+    let eks = &stage.eks;
     eks.add_cluster(ClusterSpec::new("member-cluster").public(true));
     eks.add_cluster(ClusterSpec::new("home-cluster").public(true));
-    let mut settings = settings(&topic, &moto, &eks);
-    settings.push((
-        "REMEDIATION_ROLE_NAME",
-        "eks-endpoint-guard-remediation".to_string(),
-    ));
-    let guard = GuardProcess::start_as(
-        "arn:aws:lambda:eu-west-1:123456789012:function:eks-endpoint-guard",
-        &settings,
-    )
-    .await;
+    let guard = stage.central_guard(&[]).await;
 
-    let member_event = sample(
-        "updateclusterconfig-open-public.json",
-        &[
-            ("\"prod-eu\"", "\"member-cluster\""),
-            (
-                "\"account\": \"111122223333\"",
-                "\"account\": \"444455556666\"",
-            ),
-        ],
-    );
+    let member_event = open_event_in("444455556666", "member-cluster");
     let answer = guard.invoke(&member_event).await.expect_response();
     assert_eq!(answer["outcome"], "reverted", "{answer}");
     let member_calls: Vec<_> = eks
@@ -347,19 +288,10 @@ async fn another_accounts_cluster_is_reached_through_the_remediation_role() {
             call.operation
         );
     }
-    let finding = finding_of(&moto.receive(&inbox, 1, Duration::from_secs(10)).await[0]);
+    let finding = stage.finding().await;
     assert_eq!(finding["cluster"]["account"], "444455556666");
 
-    let home_event = sample(
-        "updateclusterconfig-open-public.json",
-        &[
-            ("\"prod-eu\"", "\"home-cluster\""),
-            (
-                "\"account\": \"111122223333\"",
-                "\"account\": \"123456789012\"",
-            ),
-        ],
-    );
+    let home_event = open_event_in(moto::ACCOUNT, "home-cluster");
     let answer = guard.invoke(&home_event).await.expect_response();
     assert_eq!(answer["outcome"], "reverted", "{answer}");
     for call in eks
@@ -379,23 +311,17 @@ async fn another_accounts_cluster_is_reached_through_the_remediation_role() {
 /// of hanging until Lambda kills it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_eks_endpoint_cannot_eat_the_deadline() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("hung").await;
-    let eks = EksDouble::start(quick_updates()).await.expect("EKS double");
+    let stage = Stage::start("hung", quick_updates()).await;
+    let eks = &stage.eks;
     eks.add_cluster(ClusterSpec::new("prod-eu"));
     eks.inject("DescribeUpdate", vec![Fault::Hang; 100]);
-    let mut settings = settings(&topic, &moto, &eks);
-    settings.push(("GUARD_CALL_TIMEOUT_SECONDS", "0.3".to_string()));
-    let guard = GuardProcess::start(&settings).await;
+    let guard = stage.guard(&[("GUARD_CALL_TIMEOUT_SECONDS", "0.3")]).await;
 
     // The guard keeps 10 s for the alert: this leaves it 3 s to wait.
     let deadline = Duration::from_secs(13);
     let started = Instant::now();
     let (error_type, message) = guard
-        .invoke_with_deadline(
-            &sample("updateclusterconfig-open-public.json", &[]),
-            deadline,
-        )
+        .invoke_with_deadline(&sample(common::OPEN_PUBLIC, &[]), deadline)
         .await
         .expect_error();
 
@@ -411,9 +337,5 @@ async fn a_hung_eks_endpoint_cannot_eat_the_deadline() {
         "timed out and tried again"
     );
     assert!(eks.requests_for("UpdateClusterConfig").is_empty());
-    assert!(
-        moto.receive(&inbox, 1, Duration::from_secs(1))
-            .await
-            .is_empty()
-    );
+    assert!(stage.alerts(1, Duration::from_secs(1)).await.is_empty());
 }

@@ -21,6 +21,26 @@ enum Expect {
     NotJson,
 }
 
+/// The update the open-public sample, and those made from it, started.
+const SAMPLE_UPDATE: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
+
+/// The `TagResource` samples, each of `prod-eu` and made with the AWS CLI.
+const TAG_SAMPLES: [&str; 8] = [
+    "tagresource-exempt-granted.json",
+    "tagresource-exempt-until.json",
+    "tagresource-exempt-until-date.json",
+    "tagresource-exempt-until-offset.json",
+    "tagresource-exempt-too-far.json",
+    "tagresource-exempt-ended.json",
+    "tagresource-exempt-not-understood.json",
+    "tagresource-other-tag.json",
+];
+
+/// An `UpdateClusterConfig` of `prod-eu` that waits for `update`.
+fn prod_eu_update(opens: Option<bool>, update: &'static str) -> Expect {
+    Expect::Change(ApiCall::UpdateClusterConfig, "prod-eu", opens, Some(update))
+}
+
 fn expectations() -> Vec<(&'static str, Expect)> {
     use Expect::*;
     let mut expected = vec![
@@ -52,48 +72,23 @@ fn expectations() -> Vec<(&'static str, Expect)> {
         ),
         (
             "updateclusterconfig-open-public.json",
-            Change(
-                ApiCall::UpdateClusterConfig,
-                "prod-eu",
-                Some(true),
-                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
-            ),
+            prod_eu_update(Some(true), SAMPLE_UPDATE),
         ),
         (
             "updateclusterconfig-widen-cidrs.json",
-            Change(
-                ApiCall::UpdateClusterConfig,
-                "prod-eu",
-                Some(true),
-                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
-            ),
+            prod_eu_update(Some(true), SAMPLE_UPDATE),
         ),
         (
             "updateclusterconfig-unknown-fields.json",
-            Change(
-                ApiCall::UpdateClusterConfig,
-                "prod-eu",
-                Some(true),
-                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
-            ),
+            prod_eu_update(Some(true), SAMPLE_UPDATE),
         ),
         (
             "updateclusterconfig-logging-only.json",
-            Change(
-                ApiCall::UpdateClusterConfig,
-                "prod-eu",
-                None,
-                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
-            ),
+            prod_eu_update(None, SAMPLE_UPDATE),
         ),
         (
             "updateclusterconfig-guard-own-revert.json",
-            Change(
-                ApiCall::UpdateClusterConfig,
-                "prod-eu",
-                Some(false),
-                Some("3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a"),
-            ),
+            prod_eu_update(Some(false), SAMPLE_UPDATE),
         ),
         (
             "updateclusterconfig-failed-access-denied.json",
@@ -120,43 +115,15 @@ fn expectations() -> Vec<(&'static str, Expect)> {
         ("malformed-json.json", NotJson),
         ("scheduled-sweep.json", Sweep("111122223333", "eu-west-1")),
         (
-            "tagresource-exempt-granted.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
-            "tagresource-exempt-until.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
-            "tagresource-exempt-until-date.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
-            "tagresource-exempt-until-offset.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
-            "tagresource-exempt-too-far.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
-            "tagresource-exempt-ended.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
-            "tagresource-exempt-not-understood.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
-        (
             "untagresource-exempt-removed.json",
             Change(ApiCall::UntagResource, "prod-eu", None, None),
         ),
-        (
-            "tagresource-other-tag.json",
-            Change(ApiCall::TagResource, "prod-eu", None, None),
-        ),
         ("tagresource-nodegroup.json", Ignored("not an EKS cluster")),
     ];
+    // Tag calls carry no endpoint settings and start no update.
+    for file in TAG_SAMPLES {
+        expected.push((file, Change(ApiCall::TagResource, "prod-eu", None, None)));
+    }
     // One sample per tool that opens the endpoint (see `tools_behind_the_samples`).
     for (file, n) in [
         ("updateclusterconfig-opentofu-open-public.json", 1),
@@ -168,16 +135,7 @@ fn expectations() -> Vec<(&'static str, Expect)> {
         ("updateclusterconfig-ack-open-public.json", 7),
         ("updateclusterconfig-sdk-python-open-public.json", 8),
     ] {
-        let update: &'static str = UPDATES[n - 1];
-        expected.push((
-            file,
-            Change(
-                ApiCall::UpdateClusterConfig,
-                "prod-eu",
-                Some(true),
-                Some(update),
-            ),
-        ));
+        expected.push((file, prod_eu_update(Some(true), UPDATES[n - 1])));
     }
     expected
 }
@@ -360,7 +318,7 @@ fn the_exempt_tag_samples_read_as_their_names_say() {
 
 /// The tool each sample that names a cluster change was made with.
 fn tools() -> Vec<(&'static str, Tool)> {
-    vec![
+    let mut tools = vec![
         ("createcluster-console-public.json", Tool::Console),
         // The 2018 documentation record was made with Postman.
         ("createcluster-legacy-clustername.json", Tool::Unknown),
@@ -379,15 +337,7 @@ fn tools() -> Vec<(&'static str, Tool)> {
         ),
         ("updateclusterconfig-oversized-cidrs.json", Tool::AwsCli),
         ("updateclusterconfig-unreadable-params.json", Tool::AwsCli),
-        ("tagresource-exempt-granted.json", Tool::AwsCli),
-        ("tagresource-exempt-until.json", Tool::AwsCli),
-        ("tagresource-exempt-until-date.json", Tool::AwsCli),
-        ("tagresource-exempt-until-offset.json", Tool::AwsCli),
-        ("tagresource-exempt-too-far.json", Tool::AwsCli),
-        ("tagresource-exempt-ended.json", Tool::AwsCli),
-        ("tagresource-exempt-not-understood.json", Tool::AwsCli),
         ("untagresource-exempt-removed.json", Tool::AwsCli),
-        ("tagresource-other-tag.json", Tool::AwsCli),
         (
             "updateclusterconfig-opentofu-open-public.json",
             Tool::OpenTofu,
@@ -408,7 +358,9 @@ fn tools() -> Vec<(&'static str, Tool)> {
             "updateclusterconfig-sdk-python-open-public.json",
             Tool::Sdk(Some("Python")),
         ),
-    ]
+    ];
+    tools.extend(TAG_SAMPLES.map(|file| (file, Tool::AwsCli)));
+    tools
 }
 
 fn sample_change(file: &str) -> Option<ClusterChange> {

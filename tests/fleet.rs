@@ -10,36 +10,34 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{GuardProcess, finding_of, sample};
-use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
+use common::{
+    GuardProcess, Stage, add_history, finding_of, function_arn, own_updates, private_cluster,
+    sample, sweep, sweep_event,
 };
-use guard_testkit::moto::{self, Moto};
+use guard_testkit::eks::{ClusterSpec, EksOptions, EndpointChange, Finish, UpdateBehaviour};
+use guard_testkit::moto;
 use guard_testkit::runtime::Invocation;
 use serde_json::Value;
 
 const REGIONS: [&str; 2] = ["eu-west-1", "eu-central-1"];
-
-fn function_arn(account: &str) -> String {
-    format!("arn:aws:lambda:eu-west-1:{account}:function:eks-endpoint-guard")
-}
 
 /// A sweep of the organization: exactly the open clusters of active accounts,
 /// in every guarded region, are reverted, each alert naming its account and
 /// region; no role is assumed in a closed account or in the function's own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_sweep_reverts_open_clusters_of_active_accounts_in_every_region() {
-    let moto = Moto::start().await.expect("moto_server");
-    let organization = moto.organization(2, 1).await;
     let own = moto::ACCOUNT.to_string();
+    let stage = Stage::start(
+        "fleet",
+        EksOptions {
+            account: own.clone(),
+            ..EksOptions::default()
+        },
+    )
+    .await;
+    let (moto, eks) = (&stage.moto, &stage.eks);
+    let organization = moto.organization(2, 1).await;
     assert_eq!(organization.management, own);
-    let (topic, inbox) = moto.topic_with_inbox("fleet").await;
-    let eks = EksDouble::start(EksOptions {
-        account: own.clone(),
-        ..EksOptions::default()
-    })
-    .await
-    .expect("EKS double");
     eks.resolve_keys_through_sts(&moto.endpoint_url());
     let mut accounts = organization.active_accounts();
     accounts.extend(organization.closed.iter().cloned());
@@ -47,32 +45,20 @@ async fn an_organization_sweep_reverts_open_clusters_of_active_accounts_in_every
         for region in REGIONS {
             let here = eks.in_account(account).in_region(region);
             here.add_cluster(ClusterSpec::new("open").public(true));
-            here.add_cluster(ClusterSpec::new("private").public(false).private(true));
+            here.add_cluster(private_cluster("private"));
         }
     }
-    let guard = GuardProcess::start_as(
-        &function_arn(&own),
-        &[
-            ("ALERT_TOPIC_ARN", topic),
-            ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-            ("AWS_ENDPOINT_URL_STS", moto.endpoint_url()),
-            ("AWS_ENDPOINT_URL_ORGANIZATIONS", moto.endpoint_url()),
-            ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-            (
-                "REMEDIATION_ROLE_NAME",
-                "eks-endpoint-guard-remediation".into(),
-            ),
-            ("SWEEP_ORGANIZATION", "true".into()),
-            ("GUARD_REGIONS", REGIONS[1].into()),
-        ],
-    )
-    .await;
-    let sweep = sample("scheduled-sweep.json", &[("111122223333", moto::ACCOUNT)]);
+    // The function runs in the management account.
+    let guard = stage
+        .central_guard(&[
+            ("AWS_ENDPOINT_URL_ORGANIZATIONS", &moto.endpoint_url()),
+            ("SWEEP_ORGANIZATION", "true"),
+            ("GUARD_REGIONS", REGIONS[1]),
+        ])
+        .await;
+    let event = sample("scheduled-sweep.json", &[("111122223333", moto::ACCOUNT)]);
 
-    let answer = guard
-        .invoke_with_deadline(&sweep, Duration::from_secs(900))
-        .await
-        .expect_response();
+    let answer = sweep(&guard, &event).await;
 
     let active: BTreeSet<String> = organization.active_accounts().into_iter().collect();
     assert_eq!(answer["sweep"]["accounts"], active.len(), "{answer}");
@@ -114,9 +100,7 @@ async fn an_organization_sweep_reverts_open_clusters_of_active_accounts_in_every
             "the function's own account is reached without assuming a role"
         );
     }
-    let alerts = moto
-        .receive(&inbox, expected.len(), Duration::from_secs(20))
-        .await;
+    let alerts = stage.alerts(expected.len(), Duration::from_secs(20)).await;
     let alerted: BTreeSet<(String, String)> = alerts
         .iter()
         .map(|a| {
@@ -135,46 +119,25 @@ async fn an_organization_sweep_reverts_open_clusters_of_active_accounts_in_every
 /// per sweep (`DescribeCluster`), however long their history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_over_long_histories_costs_at_most_two_calls_per_compliant_cluster() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("history").await;
-    let eks = EksDouble::start(EksOptions::default())
-        .await
-        .expect("EKS double");
+    let stage = Stage::start("history", EksOptions::default()).await;
+    let eks = &stage.eks;
     let clusters = 40;
     for i in 0..clusters {
         let name = format!("old-{i:02}");
-        eks.add_cluster(ClusterSpec::new(&name).public(false).private(true));
-        for _ in 0..60 {
-            let id = eks.start_other_update(
-                &name,
-                "VersionUpdate",
-                UpdateBehaviour::staying_active(Finish::Manual),
-            );
-            assert!(eks.finish_update(&name, &id));
-        }
+        eks.add_cluster(private_cluster(&name));
+        add_history(eks, &name, 60);
     }
-    let guard = GuardProcess::start(&[
-        ("ALERT_TOPIC_ARN", topic),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-    ])
-    .await;
+    let guard = stage.guard(&[]).await;
 
-    for sweep in 1..=2 {
+    for round in 1..=2 {
         let before = eks.requests().len();
-        let answer = guard
-            .invoke_with_deadline(
-                &sample("scheduled-sweep.json", &[]),
-                Duration::from_secs(900),
-            )
-            .await
-            .expect_response();
+        let answer = sweep(&guard, &sweep_event()).await;
         assert_eq!(answer["sweep"]["compliant"], clusters, "{answer}");
         let calls = eks.requests().len() - before;
         // ListClusters once, then the clusters.
         let per_cluster = (calls - 1) as f64 / clusters as f64;
         println!(
-            "sweep {sweep}: {calls} EKS calls for {clusters} compliant clusters with 60 updates each ({per_cluster:.2} per cluster)"
+            "sweep {round}: {calls} EKS calls for {clusters} compliant clusters with 60 updates each ({per_cluster:.2} per cluster)"
         );
         assert!(
             per_cluster <= 2.0,
@@ -189,21 +152,11 @@ async fn a_sweep_over_long_histories_costs_at_most_two_calls_per_compliant_clust
 /// counts the recent openings. The revert just sent is not read back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_cluster_is_reverted_before_its_history_is_read() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("revert-first").await;
-    let eks = EksDouble::start(EksOptions::default())
-        .await
-        .expect("EKS double");
+    let stage = Stage::start("revert-first", EksOptions::default()).await;
+    let eks = &stage.eks;
     let name = "open-old";
     eks.add_cluster(ClusterSpec::new(name));
-    for _ in 0..40 {
-        let id = eks.start_other_update(
-            name,
-            "VersionUpdate",
-            UpdateBehaviour::staying_active(Finish::Manual),
-        );
-        assert!(eks.finish_update(name, &id));
-    }
+    add_history(eks, name, 40);
     for _ in 0..2 {
         let id = eks.start_update(
             name,
@@ -216,20 +169,9 @@ async fn an_open_cluster_is_reverted_before_its_history_is_read() {
         );
         assert!(eks.finish_update(name, &id));
     }
-    let guard = GuardProcess::start(&[
-        ("ALERT_TOPIC_ARN", topic),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-    ])
-    .await;
+    let guard = stage.guard(&[]).await;
 
-    let answer = guard
-        .invoke_with_deadline(
-            &sample("scheduled-sweep.json", &[]),
-            Duration::from_secs(900),
-        )
-        .await
-        .expect_response();
+    let answer = sweep(&guard, &sweep_event()).await;
 
     assert_eq!(answer["sweep"]["reverted"], 1, "{answer}");
     let operations: Vec<&str> = eks
@@ -248,7 +190,7 @@ async fn an_open_cluster_is_reverted_before_its_history_is_read() {
         42 + 1,
         "every earlier update once, and the revert only once (its token check), not again for the history"
     );
-    let alerts = moto.receive(&inbox, 1, Duration::from_secs(30)).await;
+    let alerts = stage.alerts(1, Duration::from_secs(30)).await;
     let finding = finding_of(&alerts[0]);
     assert_eq!(finding["history"]["openedLast24h"], 2, "{finding}");
 }
@@ -258,25 +200,18 @@ async fn an_open_cluster_is_reverted_before_its_history_is_read() {
 /// and the fresh one reverts once the cluster is ACTIVE. No invocation fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_creation_longer_than_an_invocation_is_handed_on_and_reverted() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("hand-off").await;
-    let eks = EksDouble::start(EksOptions {
-        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(500))),
-        ..EksOptions::default()
-    })
-    .await
-    .expect("EKS double");
+    let stage = Stage::start(
+        "hand-off",
+        own_updates(Finish::After(Duration::from_millis(500))),
+    )
+    .await;
+    let eks = &stage.eks;
     eks.add_cluster(ClusterSpec::new("my-cluster").creating_for(Duration::from_secs(5)));
     let deadline = Duration::from_secs(4);
     let guard = GuardProcess::start_handing_off(
         &function_arn("111122223333"),
-        &[
-            ("ALERT_TOPIC_ARN", topic),
-            ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-            ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-            // Short calls, so that a 4 s invocation has time to wait.
-            ("GUARD_CALL_TIMEOUT_SECONDS", "0.2".into()),
-        ],
+        // Short calls, so that a 4 s invocation has time to wait.
+        &stage.settings_with(&[("GUARD_CALL_TIMEOUT_SECONDS", "0.2")]),
         deadline,
     )
     .await;
@@ -322,7 +257,7 @@ async fn a_creation_longer_than_an_invocation_is_handed_on_and_reverted() {
     assert!(!eks.cluster("my-cluster").unwrap().public);
     // One alert: the revert's start. A fresh invocation that finds the
     // revert it follows already told does not tell it again.
-    let alerts = moto.receive(&inbox, 2, Duration::from_secs(3)).await;
+    let alerts = stage.alerts(2, Duration::from_secs(3)).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(
         finding_of(&alerts[0])["trigger"]["apiCall"],

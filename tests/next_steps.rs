@@ -7,17 +7,14 @@
 
 mod mocks;
 
-use mocks::{config, update};
+use mocks::{config, open_cluster, revert_starts, update};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_eks::config::retry::RetryConfig;
-use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_eks::operation::list_clusters::ListClustersOutput;
-use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
-use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
-use aws_sdk_eks::types::{Cluster, ClusterStatus, Update, UpdateStatus, VpcConfigResponse};
+use aws_sdk_eks::types::UpdateStatus;
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use eks_endpoint_guard::config::Config;
@@ -27,34 +24,6 @@ use serde_json::Value;
 const STACK_TAG: &str = "aws:cloudformation:stack-name";
 /// The updates the sample events started all begin so.
 const SAMPLE_UPDATES: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c";
-
-/// `prod-eu`, ACTIVE, public from these ranges, with these tags.
-fn open_cluster(cidrs: &[&str], tags: &[(&str, &str)]) -> Rule {
-    let cidrs: Vec<String> = cidrs.iter().map(|c| c.to_string()).collect();
-    let tags: Vec<(String, String)> = tags
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
-        let mut cluster = Cluster::builder()
-            .name("prod-eu")
-            .arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu")
-            .status(ClusterStatus::Active)
-            .resources_vpc_config(
-                VpcConfigResponse::builder()
-                    .endpoint_public_access(true)
-                    .endpoint_private_access(false)
-                    .set_public_access_cidrs(Some(cidrs.clone()))
-                    .build(),
-            );
-        for (k, v) in &tags {
-            cluster = cluster.tags(k, v);
-        }
-        DescribeClusterOutput::builder()
-            .cluster(cluster.build())
-            .build()
-    })
-}
 
 /// The sample's own update has finished; the guard's revert is
 /// `InProgress` when first described and `Successful` after.
@@ -69,19 +38,6 @@ fn updates() -> Rule {
             UpdateStatus::InProgress
         };
         update(&id, status)
-    })
-}
-
-fn revert() -> Rule {
-    mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| {
-        UpdateClusterConfigOutput::builder()
-            .update(
-                Update::builder()
-                    .id("revert-1")
-                    .status(UpdateStatus::InProgress)
-                    .build(),
-            )
-            .build()
     })
 }
 
@@ -142,7 +98,11 @@ async fn judged(
     let payload: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect(sample)).unwrap();
     let cidrs = ["203.0.113.0/24", "0.0.0.0/0"];
-    let (describe, updates, revert) = (open_cluster(&cidrs, tags), updates(), revert());
+    let (describe, updates, revert) = (
+        open_cluster(&cidrs, tags),
+        updates(),
+        revert_starts("revert-1"),
+    );
     let (guard, inbox) = guard_with(config(extra), &[&describe, &updates, &revert]);
     let answer = guard
         .handle(
@@ -330,12 +290,11 @@ async fn a_stack_tagged_cluster_is_warned_of_drift() {
 async fn the_sweep_warns_of_drift_from_the_stack_tag() {
     let list = mock!(aws_sdk_eks::Client::list_clusters)
         .then_output(|| ListClustersOutput::builder().clusters("prod-eu").build());
-    let history = mock!(aws_sdk_eks::Client::list_updates)
-        .then_output(|| ListUpdatesOutput::builder().build());
+    let history = mocks::no_updates();
     let (describe, updates, revert) = (
         open_cluster(&["0.0.0.0/0"], &[(STACK_TAG, "eksctl-prod-eu-cluster")]),
         updates(),
-        revert(),
+        revert_starts("revert-1"),
     );
     let (guard, inbox) = guard_with(
         config(&[]),

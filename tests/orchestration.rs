@@ -4,22 +4,20 @@
 
 mod mocks;
 
-use mocks::{config, update};
+use mocks::{cluster, config, described, revert_starts, started, update};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_eks::config::retry::RetryConfig;
-use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
-use aws_sdk_eks::operation::update_cluster_config::{
-    UpdateClusterConfigError, UpdateClusterConfigOutput,
-};
+use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigError;
 use aws_sdk_eks::types::error::{
     InvalidParameterException, ResourceInUseException, ResourceNotFoundException,
 };
-use aws_sdk_eks::types::{Cluster, ClusterStatus, Update, UpdateStatus, VpcConfigResponse};
+use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use eks_endpoint_guard::clock::epoch_seconds;
@@ -34,39 +32,6 @@ const CLOSE_EVENT: &str = include_str!("../events/updateclusterconfig-console-cl
 const CREATE_EVENT: &str = include_str!("../events/createcluster-console-public.json");
 const OWN_EVENT: &str = include_str!("../events/updateclusterconfig-guard-own-revert.json");
 const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
-
-fn cluster(status: ClusterStatus, public: bool, cidrs: &[&str], tags: &[(&str, &str)]) -> Cluster {
-    let mut builder = Cluster::builder()
-        .name("prod-eu")
-        .arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu")
-        .status(status)
-        .resources_vpc_config(
-            VpcConfigResponse::builder()
-                .endpoint_public_access(public)
-                .endpoint_private_access(!public)
-                .set_public_access_cidrs(Some(cidrs.iter().map(|c| c.to_string()).collect()))
-                .build(),
-        );
-    for (k, v) in tags {
-        builder = builder.tags(*k, *v);
-    }
-    builder.build()
-}
-
-fn described(c: Cluster) -> DescribeClusterOutput {
-    DescribeClusterOutput::builder().cluster(c).build()
-}
-
-fn started(id: &str) -> UpdateClusterConfigOutput {
-    UpdateClusterConfigOutput::builder()
-        .update(
-            Update::builder()
-                .id(id)
-                .status(UpdateStatus::InProgress)
-                .build(),
-        )
-        .build()
-}
 
 /// Records every published message.
 #[derive(Clone, Default)]
@@ -153,8 +118,7 @@ fn reverts_run() -> Rule {
 
 /// The cluster is ACTIVE and open to the internet.
 fn open_cluster() -> Rule {
-    mock!(aws_sdk_eks::Client::describe_cluster)
-        .then_output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
+    mocks::open_cluster(&["0.0.0.0/0"], &[])
 }
 
 async fn run(guard: &Guard, event: &str, deadline: Duration) -> Result<Value, GuardError> {
@@ -163,6 +127,18 @@ async fn run(guard: &Guard, event: &str, deadline: Duration) -> Result<Value, Gu
         .handle(&payload, &Invocation::until(Deadline::after(deadline)))
         .await
         .map(|answer| serde_json::to_value(answer).unwrap())
+}
+
+/// The guard's answer to `event`, given 10 s; not an error.
+async fn answer_to(guard: &Guard, event: &str) -> Value {
+    run(guard, event, Duration::from_secs(10)).await.unwrap()
+}
+
+/// The error the guard fails `event` with, given 10 s.
+async fn error_from(guard: &Guard, event: &str) -> GuardError {
+    run(guard, event, Duration::from_secs(10))
+        .await
+        .unwrap_err()
 }
 
 /// The update the event started is `InProgress` for a while and the cluster
@@ -207,9 +183,7 @@ async fn waits_for_the_event_update_then_reads_and_reverts() {
         .then_output(|| started("revert-1"));
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(answer["updateId"], "revert-1");
@@ -252,12 +226,10 @@ async fn stale_settings_during_an_update_are_never_judged() {
             }
         })
     };
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let revert = revert_starts("no");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let answer = run(&guard, CLOSE_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, CLOSE_EVENT).await;
 
     assert_eq!(answer["outcome"], "compliant");
     assert_eq!(revert.num_calls(), 0);
@@ -278,15 +250,11 @@ async fn waits_out_creating_then_reverts() {
         .output(|| described(cluster(ClusterStatus::Active, true, &["0.0.0.0/0"], &[])))
         .repeatedly()
         .build();
-    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
-        .then_output(|| ListUpdatesOutput::builder().build());
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-2"));
+    let list_updates = mocks::no_updates();
+    let revert = revert_starts("revert-2");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
 
-    let answer = run(&guard, CREATE_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, CREATE_EVENT).await;
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(describe_cluster.num_calls(), 5);
@@ -336,9 +304,7 @@ async fn resource_in_use_on_the_revert_waits_and_retries() {
         &[&describe_update, &list_updates, &describe_cluster, &revert],
     );
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(answer["updateId"], "revert-3");
@@ -378,9 +344,7 @@ async fn throttling_bursts_are_outlasted() {
         .build();
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &describe_update, &revert]);
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(describe_cluster.num_calls(), 8);
@@ -395,7 +359,7 @@ async fn deadline_expiring_mid_wait_fails_the_invocation() {
     let describe_update = mock!(aws_sdk_eks::Client::describe_update)
         .then_output(|| update(EVENT_UPDATE_ID, UpdateStatus::InProgress));
     let describe_cluster = open_cluster();
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let revert = revert_starts("no");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
     let err = run(&guard, OPEN_EVENT, Duration::from_secs(1))
@@ -456,9 +420,7 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_says_what_was_done() {
     ]);
 
     let first = Guard::new(config(&[]), eks.clone(), sns_client(&[&sns_down]));
-    let err = run(&first, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let err = error_from(&first, OPEN_EVENT).await;
     assert_eq!(err.error_type(), "AlertNotSent");
     assert!(
         err.to_string().contains("revert-5"),
@@ -467,9 +429,7 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_says_what_was_done() {
     assert_eq!(revert.num_calls(), 1, "reverted before alerting");
 
     let retry = Guard::new(config(&[]), eks, sns_client(&[&publish]));
-    let answer = run(&retry, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&retry, OPEN_EVENT).await;
     assert_eq!(answer["outcome"], "reverted", "{answer}");
     assert_eq!(answer["updateId"], "revert-5");
     assert_eq!(answer["revertConfirmed"], true);
@@ -487,20 +447,11 @@ async fn sns_outage_fails_after_the_revert_and_the_retry_says_what_was_done() {
 #[tokio::test]
 async fn exempt_cluster_is_reported_never_changed() {
     let describe_update = event_update_finished();
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["0.0.0.0/0"],
-            &[("eks-endpoint-guard/exempt", "true")],
-        ))
-    });
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let describe_cluster = open_cluster_tagged("true");
+    let revert = revert_starts("no");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "exempt");
     assert_eq!(revert.num_calls(), 0);
@@ -510,15 +461,8 @@ async fn exempt_cluster_is_reported_never_changed() {
 #[tokio::test]
 async fn report_mode_alerts_what_it_would_do() {
     let describe_update = event_update_finished();
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["203.0.113.0/24", "0.0.0.0/0"],
-            &[],
-        ))
-    });
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let describe_cluster = mocks::open_cluster(&["203.0.113.0/24", "0.0.0.0/0"], &[]);
+    let revert = revert_starts("no");
     let (guard, inbox) = guard_with(
         config(&[
             ("GUARD_MODE", "report"),
@@ -527,9 +471,7 @@ async fn report_mode_alerts_what_it_would_do() {
         &[&describe_update, &describe_cluster, &revert],
     );
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "would-revert");
     assert_eq!(revert.num_calls(), 0);
@@ -542,14 +484,7 @@ async fn report_mode_alerts_what_it_would_do() {
 #[tokio::test]
 async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
     let describe_update = event_update_finished();
-    let describe_cluster = mock!(aws_sdk_eks::Client::describe_cluster).then_output(|| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["203.0.113.0/24", "0.0.0.0/0"],
-            &[],
-        ))
-    });
+    let describe_cluster = mocks::open_cluster(&["203.0.113.0/24", "0.0.0.0/0"], &[]);
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
         .match_requests(|r| {
             let vpc = r.resources_vpc_config().expect("endpoint settings");
@@ -563,13 +498,11 @@ async fn widened_cidrs_are_cut_back_to_the_allowed_ranges() {
         &[&describe_update, &describe_cluster, &revert],
     );
 
-    let answer = run(
+    let answer = answer_to(
         &guard,
         include_str!("../events/updateclusterconfig-widen-cidrs.json"),
-        Duration::from_secs(10),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(revert.num_calls(), 1);
@@ -593,9 +526,7 @@ async fn already_at_desired_configuration_is_success() {
     });
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "already-compliant");
     assert_eq!(revert.num_calls(), 1);
@@ -614,9 +545,7 @@ async fn deleted_cluster_is_logged_and_succeeds() {
     });
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster]);
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "cluster-gone");
     assert!(inbox.findings().is_empty());
@@ -628,9 +557,7 @@ async fn own_revert_causes_nothing() {
     let describe_cluster = open_cluster();
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster]);
 
-    let answer = run(&guard, OWN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OWN_EVENT).await;
 
     assert_eq!(answer["outcome"], "own-change");
     assert_eq!(describe_cluster.num_calls(), 0);
@@ -649,10 +576,10 @@ async fn look_alike_session_opening_the_endpoint_is_not_skipped() {
         );
     let describe_update = event_update_finished();
     let describe_cluster = open_cluster();
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("r"));
+    let revert = revert_starts("r");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let answer = run(&guard, &event, Duration::from_secs(10)).await.unwrap();
+    let answer = answer_to(&guard, &event).await;
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(revert.num_calls(), 1);
@@ -672,9 +599,7 @@ async fn access_denied_on_the_revert_fails_with_the_reason() {
         .build();
     let (guard, inbox) = guard_with(config(&[]), &[&describe_update, &describe_cluster, &revert]);
 
-    let err = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let err = error_from(&guard, OPEN_EVENT).await;
 
     assert_eq!(err.error_type(), "EksError");
     assert!(err.to_string().contains("AccessDenied"), "{err}");
@@ -690,16 +615,14 @@ async fn access_denied_on_the_revert_fails_with_the_reason() {
 #[tokio::test]
 async fn exempt_tag_put_on_alerts_and_changes_nothing() {
     let describe_cluster = open_cluster();
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let revert = revert_starts("no");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &revert]);
 
-    let answer = run(
+    let answer = answer_to(
         &guard,
         include_str!("../events/tagresource-exempt-granted.json"),
-        Duration::from_secs(10),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(answer["outcome"], "exemption-granted");
     assert_eq!(revert.num_calls(), 0);
@@ -716,19 +639,15 @@ async fn exempt_tag_put_on_alerts_and_changes_nothing() {
 #[tokio::test]
 async fn exempt_tag_taken_off_alerts_then_reverts() {
     let describe_cluster = open_cluster();
-    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
-        .then_output(|| ListUpdatesOutput::builder().build());
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-7"));
+    let list_updates = mocks::no_updates();
+    let revert = revert_starts("revert-7");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
 
-    let answer = run(
+    let answer = answer_to(
         &guard,
         include_str!("../events/untagresource-exempt-removed.json"),
-        Duration::from_secs(10),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(answer["outcome"], "exemption-revoked");
     assert_eq!(answer["updateId"], "revert-7");
@@ -745,13 +664,7 @@ async fn other_tags_are_ignored() {
     let describe_cluster = open_cluster();
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster]);
 
-    let answer = run(
-        &guard,
-        include_str!("../events/tagresource-other-tag.json"),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let answer = answer_to(&guard, include_str!("../events/tagresource-other-tag.json")).await;
 
     assert_eq!(answer["outcome"], "ignored");
     assert_eq!(describe_cluster.num_calls(), 0);
@@ -832,9 +745,7 @@ async fn a_revert_that_ends_failed_is_alerted_fails_and_the_retry_reverts_again(
         &[&event_update, &describe_cluster, &revert, &eks_updates],
     );
 
-    let err = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap_err();
+    let err = error_from(&guard, OPEN_EVENT).await;
     assert_eq!(err.error_type(), "RevertFailed");
     let message = err.to_string();
     assert!(
@@ -863,9 +774,7 @@ async fn a_revert_that_ends_failed_is_alerted_fails_and_the_retry_reverts_again(
         config(&[]),
         &[&event_update, &describe_cluster, &revert, &eks_updates],
     );
-    let answer = run(&retry, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&retry, OPEN_EVENT).await;
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(answer["updateId"], "revert-1", "{answer}");
     assert_eq!(answer["revertConfirmed"], true);
@@ -885,8 +794,7 @@ async fn a_revert_still_running_at_the_deadline_fails_saying_so() {
     let running = mock!(aws_sdk_eks::Client::describe_update)
         .match_requests(|r| r.update_id() == Some("revert-9"))
         .then_output(|| update("revert-9", UpdateStatus::InProgress));
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-9"));
+    let revert = revert_starts("revert-9");
     let (guard, inbox) = guard_with(
         config(&[]),
         &[&event_update, &running, &describe_cluster, &revert],
@@ -981,7 +889,7 @@ async fn refusals_with_no_update_listed_are_retried_at_about_two_calls_a_second(
 #[tokio::test]
 async fn a_change_out_of_reach_is_alerted_and_fails_before_any_eks_call() {
     let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let revert = revert_starts("no");
     let cases = [
         (
             "arn:aws:lambda:eu-west-1:999988887777:function:guard",
@@ -1026,17 +934,14 @@ async fn a_change_out_of_reach_is_alerted_and_fails_before_any_eks_call() {
 #[tokio::test]
 async fn unreadable_requested_settings_do_not_stop_the_judgement() {
     let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-11"));
+    let revert = revert_starts("revert-11");
     let (guard, inbox) = guard_with(config(&[]), &[&event_update, &describe_cluster, &revert]);
 
-    let answer = run(
+    let answer = answer_to(
         &guard,
         include_str!("../events/updateclusterconfig-unreadable-params.json"),
-        Duration::from_secs(10),
     )
-    .await
-    .unwrap();
+    .await;
 
     assert_eq!(answer["outcome"], "reverted");
     let finding = &inbox.findings()[0];
@@ -1055,8 +960,7 @@ async fn unreadable_requested_settings_do_not_stop_the_judgement() {
 #[tokio::test]
 async fn the_revert_keeps_time_for_its_call_and_the_alert() {
     let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-12"));
+    let revert = revert_starts("revert-12");
     // Calls of up to 3 x 1 s: a revert needs 6 s and the answer's margin.
     let slow_calls = config(&[("GUARD_CALL_TIMEOUT_SECONDS", "1")]);
     let (guard, inbox) = guard_with(
@@ -1091,13 +995,11 @@ async fn an_exemption_removed_from_an_unreadable_cluster_fails_the_invocation() 
         .build();
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster]);
 
-    let err = run(
+    let err = error_from(
         &guard,
         include_str!("../events/untagresource-exempt-removed.json"),
-        Duration::from_secs(10),
     )
-    .await
-    .unwrap_err();
+    .await;
 
     assert_eq!(err.error_type(), "EksError");
     assert!(err.to_string().contains("DescribeCluster"), "{err}");
@@ -1116,15 +1018,7 @@ fn from_now(seconds: i64) -> String {
 /// The cluster is ACTIVE, open to the internet, and carries the exempt tag
 /// with `value`.
 fn open_cluster_tagged(value: &str) -> Rule {
-    let value = value.to_string();
-    mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
-        described(cluster(
-            ClusterStatus::Active,
-            true,
-            &["0.0.0.0/0"],
-            &[(EXEMPT_TAG, &value)],
-        ))
-    })
+    mocks::open_cluster(&["0.0.0.0/0"], &[(EXEMPT_TAG, value)])
 }
 
 /// An event on a cluster whose exempt tag is `value`: the answer, how many
@@ -1132,15 +1026,12 @@ fn open_cluster_tagged(value: &str) -> Rule {
 async fn opened_with_exempt_tag(value: &str, extra: &[(&str, &str)]) -> (Value, usize, Vec<Value>) {
     let describe_update = event_update_finished();
     let describe_cluster = open_cluster_tagged(value);
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-x"));
+    let revert = revert_starts("revert-x");
     let (guard, inbox) = guard_with(
         config(extra),
         &[&describe_update, &describe_cluster, &revert],
     );
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
     (answer, revert.num_calls(), inbox.findings())
 }
 
@@ -1248,10 +1139,10 @@ async fn the_tamper_alert_states_the_end_it_read() {
     let event = include_str!("../events/tagresource-exempt-until.json")
         .replace("2026-12-24T18:00:00Z", &end);
     let describe_cluster = open_cluster_tagged(&end);
-    let revert = mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("no"));
+    let revert = revert_starts("no");
     let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &revert]);
 
-    let answer = run(&guard, &event, Duration::from_secs(10)).await.unwrap();
+    let answer = answer_to(&guard, &event).await;
 
     assert_eq!(answer["outcome"], "exemption-granted");
     assert_eq!(revert.num_calls(), 0);
@@ -1304,13 +1195,11 @@ async fn a_tag_that_does_not_exempt_is_alerted_then_the_cluster_reverted() {
     ];
     for (file, event, value, why, state) in cases {
         let describe_cluster = open_cluster_tagged(value);
-        let list_updates = mock!(aws_sdk_eks::Client::list_updates)
-            .then_output(|| ListUpdatesOutput::builder().build());
-        let revert =
-            mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-8"));
+        let list_updates = mocks::no_updates();
+        let revert = revert_starts("revert-8");
         let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
 
-        let answer = run(&guard, event, Duration::from_secs(10)).await.unwrap();
+        let answer = answer_to(&guard, event).await;
 
         assert_eq!(answer["outcome"], "exemption-revoked", "{file}");
         assert_eq!(answer["then"], "reverted", "{file}");
@@ -1368,8 +1257,7 @@ async fn the_sweep_reverts_a_cluster_whose_exemption_ended() {
             described(c)
         })
     };
-    let list_updates = mock!(aws_sdk_eks::Client::list_updates)
-        .then_output(|| ListUpdatesOutput::builder().build());
+    let list_updates = mocks::no_updates();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
         .match_requests(|r| r.name() == Some("prod-eu"))
         .then_output(|| started("revert-sweep"));
@@ -1441,8 +1329,7 @@ async fn the_alert_says_how_often_the_endpoint_was_opened_lately() {
             .build()
     });
     let (event_update, describe_cluster) = (event_update_finished(), open_cluster());
-    let revert =
-        mock!(aws_sdk_eks::Client::update_cluster_config).then_output(|| started("revert-13"));
+    let revert = revert_starts("revert-13");
     let (guard, inbox) = guard_with(
         config(&[]),
         &[
@@ -1455,9 +1342,7 @@ async fn the_alert_says_how_often_the_endpoint_was_opened_lately() {
         ],
     );
 
-    let answer = run(&guard, OPEN_EVENT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let answer = answer_to(&guard, OPEN_EVENT).await;
 
     assert_eq!(answer["outcome"], "reverted");
     let finding = &inbox.findings()[0];

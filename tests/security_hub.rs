@@ -8,62 +8,43 @@
 //! them against what Security Hub requires (moto accepts any shape).
 
 mod common;
+mod mocks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_eks::config::retry::RetryConfig;
-use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
-use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
-use aws_sdk_eks::types::{
-    Cluster, ClusterStatus, ErrorCode, ErrorDetail, Update, UpdateStatus, VpcConfigResponse,
-};
+use aws_sdk_eks::types::{ErrorCode, ErrorDetail, Update, UpdateStatus};
 use aws_sdk_securityhub::operation::batch_import_findings::{
     BatchImportFindingsInput, BatchImportFindingsOutput,
 };
 use aws_sdk_securityhub::types::{AwsSecurityFinding, ImportFindingsError};
 use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use common::{GuardProcess, sample};
+use common::{
+    EVENT_UPDATE_ID, Stage, open_event, open_event_in, own_updates, private_cluster, someone_opened,
+};
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::error::GuardError;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use eks_endpoint_guard::securityhub::{SecurityHub, problems};
-use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
-};
+use guard_testkit::eks::{ClusterSpec, EksOptions, Finish};
 use guard_testkit::moto::Moto;
+use mocks::{CLUSTER_ARN, started};
 use serde_json::Value;
 
-const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
 const OPEN_EVENT: &str = include_str!("../events/updateclusterconfig-open-public.json");
-const EVENT_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
-const CLUSTER_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
 const FINDING_ID: &str =
     "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu/eks-endpoint-guard/public-endpoint";
 
 // ------------------------------------------------------------------ mocks
 
+/// The mocks' configuration with Security Hub on, and `extra`.
 fn config(extra: &[(&str, &str)]) -> Config {
-    let mut pairs: Vec<(&str, &str)> = vec![
-        ("ALERT_TOPIC_ARN", TOPIC),
-        ("GUARD_POLL_SECONDS", "0.01"),
-        ("GUARD_CALL_TIMEOUT_SECONDS", "0.1"),
-        ("GUARD_EKS_CALLS_PER_SECOND", "100"),
-        ("SECURITY_HUB", "true"),
-    ];
+    let mut pairs = vec![("SECURITY_HUB", "true")];
     pairs.extend_from_slice(extra);
-    let mut config = Config::from_lookup(|key| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string())
-    })
-    .expect("valid test config");
-    config.deadline_margin = Duration::from_millis(50);
-    config
+    mocks::config(&pairs)
 }
 
 /// What happened, in order: "revert", "alert", "import".
@@ -78,32 +59,6 @@ impl Journal {
     fn entries(&self) -> Vec<&'static str> {
         self.0.lock().unwrap().clone()
     }
-}
-
-fn open_cluster(tags: &[(&str, &str)]) -> Rule {
-    let tags: Vec<(String, String)> = tags
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    mock!(aws_sdk_eks::Client::describe_cluster).then_compute_output(move |_| {
-        let mut cluster = Cluster::builder()
-            .name("prod-eu")
-            .arn(CLUSTER_ARN)
-            .status(ClusterStatus::Active)
-            .resources_vpc_config(
-                VpcConfigResponse::builder()
-                    .endpoint_public_access(true)
-                    .endpoint_private_access(false)
-                    .public_access_cidrs("0.0.0.0/0")
-                    .build(),
-            );
-        for (k, v) in &tags {
-            cluster = cluster.tags(k, v);
-        }
-        DescribeClusterOutput::builder()
-            .cluster(cluster.build())
-            .build()
-    })
 }
 
 fn update(id: &str, status: UpdateStatus) -> DescribeUpdateOutput {
@@ -146,14 +101,7 @@ fn revert(journal: &Journal) -> Rule {
     let journal = journal.clone();
     mock!(aws_sdk_eks::Client::update_cluster_config).then_compute_output(move |_| {
         journal.note("revert");
-        UpdateClusterConfigOutput::builder()
-            .update(
-                Update::builder()
-                    .id("revert-1")
-                    .status(UpdateStatus::InProgress)
-                    .build(),
-            )
-            .build()
+        started("revert-1")
     })
 }
 
@@ -207,24 +155,56 @@ fn security_hub_down(journal: &Journal) -> Rule {
         .build()
 }
 
-fn guard(config: Config, eks: &[&Rule], sns: &[&Rule], security_hub: &[&Rule]) -> Guard {
-    let retries = || {
-        RetryConfig::standard()
-            .with_max_attempts(3)
-            .with_initial_backoff(Duration::from_millis(1))
-    };
-    // The history read before an alert (repeat openings): nothing listed.
-    let history = mock!(aws_sdk_eks::Client::list_updates)
-        .then_output(|| aws_sdk_eks::operation::list_updates::ListUpdatesOutput::builder().build());
-    let mut eks = eks.to_vec();
-    eks.push(&history);
-    let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, &eks, |c| c
-        .retry_config(retries()));
-    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns, |c| c
-        .retry_config(RetryConfig::disabled()));
-    let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, security_hub, |c| c
-        .retry_config(retries()));
-    Guard::new(config, eks, sns).with_security_hub(SecurityHub::new(hub))
+/// The EKS and SNS side of every test here: `prod-eu` open to the
+/// internet; the event's update finished, the guard's revert `InProgress`
+/// when first described and then ending so; each revert and alert noted in
+/// the journal; every import answered and kept.
+struct Mocked {
+    journal: Journal,
+    imports: Imports,
+    cluster: Rule,
+    updates: Rule,
+    revert: Rule,
+    publish: Rule,
+}
+
+impl Mocked {
+    /// The cluster tagged `tags`, the revert ending `ending`.
+    fn new(tags: &[(&str, &str)], ending: UpdateStatus) -> Mocked {
+        let journal = Journal::default();
+        Mocked {
+            cluster: mocks::open_cluster(&["0.0.0.0/0"], tags),
+            updates: updates(ending),
+            revert: revert(&journal),
+            publish: publish(&journal),
+            journal,
+            imports: Imports::default(),
+        }
+    }
+
+    /// A guard with `config` on these mocks, its imports kept in `imports`.
+    fn guard_importing(&self, config: Config) -> Guard {
+        self.guard(config, &[&self.imports.rule(&self.journal)])
+    }
+
+    /// A guard with `config` on these mocks, importing into `security_hub`.
+    fn guard(&self, config: Config, security_hub: &[&Rule]) -> Guard {
+        let retries = || {
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1))
+        };
+        // The history read before an alert (repeat openings): nothing listed.
+        let history = mocks::no_updates();
+        let eks = [&self.cluster, &self.updates, &self.revert, &history];
+        let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, &eks, |c| c
+            .retry_config(retries()));
+        let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&self.publish], |c| c
+            .retry_config(RetryConfig::disabled()));
+        let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, security_hub, |c| c
+            .retry_config(retries()));
+        Guard::new(config, eks, sns).with_security_hub(SecurityHub::new(hub))
+    }
 }
 
 async fn run(guard: &Guard, event: &str) -> Result<Value, GuardError> {
@@ -262,32 +242,19 @@ fn pair(compliance: &str, workflow: &str) -> (String, String) {
 
 #[tokio::test]
 async fn a_revert_is_imported_failed_and_once_confirmed_resolved_under_one_id() {
-    let journal = Journal::default();
-    let imports = Imports::default();
-    let (cluster, updates, revert, publish, import) = (
-        open_cluster(&[]),
-        updates(UpdateStatus::Successful),
-        revert(&journal),
-        publish(&journal),
-        imports.rule(&journal),
-    );
-    let guard = guard(
-        config(&[]),
-        &[&cluster, &updates, &revert],
-        &[&publish],
-        &[&import],
-    );
+    let mocked = Mocked::new(&[], UpdateStatus::Successful);
+    let guard = mocked.guard_importing(config(&[]));
 
     let answer = run(&guard, OPEN_EVENT).await.unwrap();
 
     assert_eq!(answer["outcome"], "reverted");
     assert_eq!(answer["revertConfirmed"], true);
     assert_eq!(
-        journal.entries(),
+        mocked.journal.entries(),
         ["revert", "alert", "import", "import"],
         "revert, alert, then the finding and its resolution"
     );
-    let findings = imports.all();
+    let findings = mocked.imports.all();
     assert_eq!(
         states(&findings),
         [pair("FAILED", "NEW"), pair("PASSED", "RESOLVED")]
@@ -324,20 +291,9 @@ async fn a_revert_is_imported_failed_and_once_confirmed_resolved_under_one_id() 
 /// invocation fails only at the end, with `SecurityHubImportFailed`.
 #[tokio::test]
 async fn a_security_hub_outage_delays_neither_the_revert_nor_the_alert_and_fails_after_them() {
-    let journal = Journal::default();
-    let (cluster, updates, revert, publish, down) = (
-        open_cluster(&[]),
-        updates(UpdateStatus::Successful),
-        revert(&journal),
-        publish(&journal),
-        security_hub_down(&journal),
-    );
-    let guard = guard(
-        config(&[]),
-        &[&cluster, &updates, &revert],
-        &[&publish],
-        &[&down],
-    );
+    let mocked = Mocked::new(&[], UpdateStatus::Successful);
+    let down = security_hub_down(&mocked.journal);
+    let guard = mocked.guard(config(&[]), &[&down]);
 
     let err = run(&guard, OPEN_EVENT).await.unwrap_err();
 
@@ -349,22 +305,21 @@ async fn a_security_hub_outage_delays_neither_the_revert_nor_the_alert_and_fails
         "{message}"
     );
     // (The journal notes each import once, however often the SDK tries it.)
-    let entries = journal.entries();
+    let entries = mocked.journal.entries();
     assert_eq!(
         entries,
         ["revert", "alert", "import", "import", "import", "import"],
         "the violation and the resolution, each tried twice"
     );
     assert_eq!(down.num_calls(), 2 * 2 * 3, "and each try 3 SDK attempts");
-    assert_eq!(revert.num_calls(), 1);
-    assert_eq!(publish.num_calls(), 1, "the alert is out");
+    assert_eq!(mocked.revert.num_calls(), 1);
+    assert_eq!(mocked.publish.num_calls(), 1, "the alert is out");
 }
 
 /// The SDK's attempts all fail, the guard's second try gets through.
 #[tokio::test]
 async fn the_guards_second_try_imports_the_finding() {
-    let journal = Journal::default();
-    let imports = Imports::default();
+    let mocked = Mocked::new(&[], UpdateStatus::Successful);
     let flaky = mock!(aws_sdk_securityhub::Client::batch_import_findings)
         .sequence()
         .http_status(503, None)
@@ -376,33 +331,22 @@ async fn the_guards_second_try_imports_the_finding() {
                 .build()
         })
         .build();
-    let later = imports.rule(&journal);
-    let (cluster, updates, revert, publish) = (
-        open_cluster(&[]),
-        updates(UpdateStatus::Successful),
-        revert(&journal),
-        publish(&journal),
-    );
+    let later = mocked.imports.rule(&mocked.journal);
     // Report mode: one import, nothing to follow.
-    let guard = guard(
-        config(&[("GUARD_MODE", "report")]),
-        &[&cluster, &updates, &revert],
-        &[&publish],
-        &[&flaky, &later],
-    );
+    let guard = mocked.guard(config(&[("GUARD_MODE", "report")]), &[&flaky, &later]);
 
     let answer = run(&guard, OPEN_EVENT).await.unwrap();
 
     assert_eq!(answer["outcome"], "would-revert");
     assert_eq!(flaky.num_calls(), 4, "3 SDK attempts, then the guard's try");
-    assert_eq!(revert.num_calls(), 0);
+    assert_eq!(mocked.revert.num_calls(), 0);
 }
 
 /// Security Hub answers 200 and lists the finding as failed (e.g. Security
 /// Hub not enabled in the account): an error too, with Security Hub's reason.
 #[tokio::test]
 async fn a_finding_security_hub_refuses_fails_the_invocation_with_the_reason() {
-    let journal = Journal::default();
+    let mocked = Mocked::new(&[], UpdateStatus::Successful);
     let refused = mock!(aws_sdk_securityhub::Client::batch_import_findings).then_output(|| {
         BatchImportFindingsOutput::builder()
             .success_count(0)
@@ -416,18 +360,7 @@ async fn a_finding_security_hub_refuses_fails_the_invocation_with_the_reason() {
             )
             .build()
     });
-    let (cluster, updates, revert, publish) = (
-        open_cluster(&[]),
-        updates(UpdateStatus::Successful),
-        revert(&journal),
-        publish(&journal),
-    );
-    let guard = guard(
-        config(&[("GUARD_MODE", "report")]),
-        &[&cluster, &updates, &revert],
-        &[&publish],
-        &[&refused],
-    );
+    let guard = mocked.guard(config(&[("GUARD_MODE", "report")]), &[&refused]);
 
     let err = run(&guard, OPEN_EVENT).await.unwrap_err();
 
@@ -435,37 +368,24 @@ async fn a_finding_security_hub_refuses_fails_the_invocation_with_the_reason() {
     assert!(err.to_string().contains("InvalidAccess"), "{err}");
     assert!(err.to_string().contains("not subscribed"), "{err}");
     assert_eq!(refused.num_calls(), 2, "tried twice");
-    assert_eq!(publish.num_calls(), 1);
+    assert_eq!(mocked.publish.num_calls(), 1);
 }
 
 /// The revert ends `Failed`: the finding stays FAILED/NEW and says why; the
 /// failed revert, not the import, is the invocation's error.
 #[tokio::test]
 async fn a_failed_revert_keeps_the_finding_open_with_the_reason() {
-    let journal = Journal::default();
-    let imports = Imports::default();
-    let (cluster, updates, revert, publish, import) = (
-        open_cluster(&[]),
-        updates(UpdateStatus::Failed),
-        revert(&journal),
-        publish(&journal),
-        imports.rule(&journal),
-    );
-    let guard = guard(
-        config(&[]),
-        &[&cluster, &updates, &revert],
-        &[&publish],
-        &[&import],
-    );
+    let mocked = Mocked::new(&[], UpdateStatus::Failed);
+    let guard = mocked.guard_importing(config(&[]));
 
     let err = run(&guard, OPEN_EVENT).await.unwrap_err();
 
     assert_eq!(err.error_type(), "RevertFailed");
     assert_eq!(
-        journal.entries(),
+        mocked.journal.entries(),
         ["revert", "alert", "import", "alert", "import"]
     );
-    let findings = imports.all();
+    let findings = mocked.imports.all();
     assert_eq!(
         states(&findings),
         [pair("FAILED", "NEW"), pair("FAILED", "NEW")]
@@ -481,27 +401,17 @@ async fn a_failed_revert_keeps_the_finding_open_with_the_reason() {
 /// An exempt cluster: never changed, the finding SUPPRESSED, naming the tag.
 #[tokio::test]
 async fn an_exempt_cluster_is_suppressed_naming_the_tag() {
-    let journal = Journal::default();
-    let imports = Imports::default();
-    let (cluster, updates, revert, publish, import) = (
-        open_cluster(&[("eks-endpoint-guard/exempt", "True")]),
-        updates(UpdateStatus::Successful),
-        revert(&journal),
-        publish(&journal),
-        imports.rule(&journal),
+    let mocked = Mocked::new(
+        &[("eks-endpoint-guard/exempt", "True")],
+        UpdateStatus::Successful,
     );
-    let guard = guard(
-        config(&[]),
-        &[&cluster, &updates, &revert],
-        &[&publish],
-        &[&import],
-    );
+    let guard = mocked.guard_importing(config(&[]));
 
     let answer = run(&guard, OPEN_EVENT).await.unwrap();
 
     assert_eq!(answer["outcome"], "exempt");
-    assert_eq!(journal.entries(), ["alert", "import"]);
-    let findings = imports.all();
+    assert_eq!(mocked.journal.entries(), ["alert", "import"]);
+    let findings = mocked.imports.all();
     assert_eq!(states(&findings), [pair("FAILED", "SUPPRESSED")]);
     let description = findings[0].description().unwrap();
     assert!(
@@ -522,6 +432,19 @@ struct Hub {
 }
 
 impl Hub {
+    /// The guard's settings for Security Hub (on, served here), and `extra`.
+    fn settings_with<'a>(
+        &'a self,
+        extra: &[(&'static str, &'a str)],
+    ) -> Vec<(&'static str, &'a str)> {
+        let mut settings = vec![
+            ("AWS_ENDPOINT_URL_SECURITYHUB", self.endpoint_url.as_str()),
+            ("SECURITY_HUB", "true"),
+        ];
+        settings.extend_from_slice(extra);
+        settings
+    }
+
     async fn enable(moto: &Moto) -> Hub {
         let hub = Hub {
             endpoint_url: moto.endpoint_url(),
@@ -630,32 +553,25 @@ impl aws_sdk_securityhub::config::Intercept for RawBody {
     }
 }
 
-fn settings(topic: &str, moto: &Moto, eks: &EksDouble) -> Vec<(&'static str, String)> {
-    vec![
-        ("ALERT_TOPIC_ARN", topic.to_string()),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_STS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_SECURITYHUB", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-        ("SECURITY_HUB", "true".to_string()),
-    ]
-}
-
-/// Someone's update opened the endpoint and has finished.
-fn opened(eks: &EksDouble, cluster: &str) -> String {
-    eks.add_cluster(ClusterSpec::new(cluster).public(false).private(true));
-    let update = eks.start_update(
-        cluster,
-        EndpointChange::open_to_internet(),
-        UpdateBehaviour::staying_active(Finish::Manual),
-    );
-    assert!(eks.finish_update(cluster, &update));
-    update
-}
-
 fn assert_valid(finding: &Value) {
     let problems = problems(finding);
     assert!(problems.is_empty(), "{problems:#?}\n{finding:#}");
+}
+
+/// The one finding in `hub` (`what`, if not), valid.
+async fn the_finding(hub: &Hub, what: &str) -> Value {
+    let found = hub.findings().await;
+    assert_eq!(found.len(), 1, "{what}: {found:#?}");
+    assert_valid(&found[0]);
+    found.into_iter().next().unwrap()
+}
+
+/// The CloudTrail event id of a sample.
+fn event_id(event: &[u8]) -> String {
+    serde_json::from_slice::<Value>(event).unwrap()["detail"]["eventID"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn wait_for_finding(hub: &Hub, check: impl Fn(&Value) -> bool) -> Vec<Value> {
@@ -671,22 +587,12 @@ async fn wait_for_finding(hub: &Hub, check: impl Fn(&Value) -> bool) -> Vec<Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_binary_a_revert_is_a_failed_finding_and_once_confirmed_the_same_id_resolved() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("hub-revert").await;
-    let hub = Hub::enable(&moto).await;
     // The guard's revert runs until the test finishes it.
-    let eks = EksDouble::start(EksOptions {
-        api_updates: UpdateBehaviour::staying_active(Finish::Manual),
-        ..EksOptions::default()
-    })
-    .await
-    .expect("EKS double");
-    let their_update = opened(&eks, "prod-eu");
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
-    let event = sample(
-        "updateclusterconfig-open-public.json",
-        &[(EVENT_UPDATE_ID, &their_update)],
-    );
+    let stage = Stage::start("hub-revert", own_updates(Finish::Manual)).await;
+    let (hub, eks) = (Hub::enable(&stage.moto).await, &stage.eks);
+    let their_update = someone_opened(eks, private_cluster("prod-eu"));
+    let guard = stage.guard(&hub.settings_with(&[])).await;
+    let event = open_event(&their_update);
 
     let follow = async {
         // While the revert runs, the finding is open.
@@ -722,20 +628,14 @@ async fn through_the_binary_a_revert_is_a_failed_finding_and_once_confirmed_the_
     );
     assert_eq!(open["Resources"][0]["Type"], "AwsEksCluster");
     assert_eq!(open["Resources"][0]["Id"], arn.as_str());
-    let event_id = serde_json::from_slice::<Value>(&event).unwrap()["detail"]["eventID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let event_id = event_id(&event);
     assert!(
         open["SourceUrl"].as_str().unwrap().ends_with(&event_id),
         "{open:#}"
     );
     assert!(open["Description"].as_str().unwrap().contains(&revert_id));
 
-    let resolved = hub.findings().await;
-    assert_eq!(resolved.len(), 1, "the same finding: {resolved:#?}");
-    let resolved = &resolved[0];
-    assert_valid(resolved);
+    let resolved = &the_finding(&hub, "the same finding").await;
     println!("{resolved:#}");
     assert_eq!(resolved["Id"], open["Id"]);
     assert_eq!(resolved["Compliance"]["Status"], "PASSED");
@@ -743,36 +643,23 @@ async fn through_the_binary_a_revert_is_a_failed_finding_and_once_confirmed_the_
     assert_eq!(resolved["CreatedAt"], open["CreatedAt"]);
     assert!(resolved["UpdatedAt"].as_str() > open["UpdatedAt"].as_str());
     // And the alert is out, once.
-    assert_eq!(
-        moto.receive(&inbox, 1, Duration::from_secs(10)).await.len(),
-        1
-    );
+    assert_eq!(stage.alerts(1, Duration::from_secs(10)).await.len(), 1);
 }
 
 /// Report mode, the same cluster reported by three events (one of them a
 /// duplicate delivery): still one finding, updated in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_binary_a_repeat_updates_the_finding_instead_of_adding_one() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("hub-repeat").await;
-    let hub = Hub::enable(&moto).await;
-    let eks = EksDouble::start(EksOptions::default())
-        .await
-        .expect("EKS double");
-    let their_update = opened(&eks, "prod-eu");
-    let mut settings = settings(&topic, &moto, &eks);
-    settings.push(("GUARD_MODE", "report".to_string()));
-    let guard = GuardProcess::start(&settings).await;
-    let event = sample(
-        "updateclusterconfig-open-public.json",
-        &[(EVENT_UPDATE_ID, &their_update)],
-    );
-    let event_id = serde_json::from_slice::<Value>(&event).unwrap()["detail"]["eventID"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let another = sample(
-        "updateclusterconfig-open-public.json",
+    let stage = Stage::start("hub-repeat", EksOptions::default()).await;
+    let (hub, eks) = (Hub::enable(&stage.moto).await, &stage.eks);
+    let their_update = someone_opened(eks, private_cluster("prod-eu"));
+    let guard = stage
+        .guard(&hub.settings_with(&[("GUARD_MODE", "report")]))
+        .await;
+    let event = open_event(&their_update);
+    let event_id = event_id(&event);
+    let another = common::sample(
+        common::OPEN_PUBLIC,
         &[
             (EVENT_UPDATE_ID, &their_update),
             (&event_id, "0b5c7d3e-1111-4a2b-9c3d-5e6f7a8b9c0d"),
@@ -783,12 +670,10 @@ async fn through_the_binary_a_repeat_updates_the_finding_instead_of_adding_one()
     for payload in [&event, &event, &another] {
         let answer = guard.invoke(payload).await.expect_response();
         assert_eq!(answer["outcome"], "would-revert", "{answer}");
-        let now = hub.findings().await;
-        assert_eq!(now.len(), 1, "one finding per cluster: {now:#?}");
-        assert_valid(&now[0]);
-        assert_eq!(now[0]["Compliance"]["Status"], "FAILED");
-        assert_eq!(now[0]["Workflow"]["Status"], "NEW");
-        updated.push(now[0]["UpdatedAt"].as_str().unwrap().to_string());
+        let now = the_finding(&hub, "one finding per cluster").await;
+        assert_eq!(now["Compliance"]["Status"], "FAILED");
+        assert_eq!(now["Workflow"]["Status"], "NEW");
+        updated.push(now["UpdatedAt"].as_str().unwrap().to_string());
     }
     assert!(updated.windows(2).all(|w| w[1] > w[0]), "{updated:?}");
     assert_eq!(
@@ -800,48 +685,30 @@ async fn through_the_binary_a_repeat_updates_the_finding_instead_of_adding_one()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_binary_an_exempt_cluster_is_a_suppressed_finding() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("hub-exempt").await;
-    let hub = Hub::enable(&moto).await;
-    let eks = EksDouble::start(EksOptions::default())
-        .await
-        .expect("EKS double");
-    eks.add_cluster(
-        ClusterSpec::new("prod-eu")
-            .public(false)
-            .private(true)
-            .tag("eks-endpoint-guard/exempt", "true"),
+    let stage = Stage::start("hub-exempt", EksOptions::default()).await;
+    let (hub, eks) = (Hub::enable(&stage.moto).await, &stage.eks);
+    let their_update = someone_opened(
+        eks,
+        private_cluster("prod-eu").tag("eks-endpoint-guard/exempt", "true"),
     );
-    let their_update = eks.start_update(
-        "prod-eu",
-        EndpointChange::open_to_internet(),
-        UpdateBehaviour::staying_active(Finish::Manual),
-    );
-    assert!(eks.finish_update("prod-eu", &their_update));
-    let guard = GuardProcess::start(&settings(&topic, &moto, &eks)).await;
+    let guard = stage.guard(&hub.settings_with(&[])).await;
 
     let answer = guard
-        .invoke(&sample(
-            "updateclusterconfig-open-public.json",
-            &[(EVENT_UPDATE_ID, &their_update)],
-        ))
+        .invoke(&open_event(&their_update))
         .await
         .expect_response();
 
     assert_eq!(answer["outcome"], "exempt", "{answer}");
     assert!(eks.requests_for("UpdateClusterConfig").is_empty());
-    let found = hub.findings().await;
-    assert_eq!(found.len(), 1, "{found:#?}");
-    assert_valid(&found[0]);
-    assert_eq!(found[0]["Compliance"]["Status"], "FAILED");
-    assert_eq!(found[0]["Workflow"]["Status"], "SUPPRESSED");
+    let found = the_finding(&hub, "one finding").await;
+    assert_eq!(found["Compliance"]["Status"], "FAILED");
+    assert_eq!(found["Workflow"]["Status"], "SUPPRESSED");
     assert!(
-        found[0]["Description"]
+        found["Description"]
             .as_str()
             .unwrap()
             .contains("eks-endpoint-guard/exempt=true"),
-        "{:#}",
-        found[0]
+        "{found:#}"
     );
 }
 
@@ -851,56 +718,38 @@ async fn through_the_binary_an_exempt_cluster_is_a_suppressed_finding() {
 /// Security Hub gets nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_binary_a_member_accounts_finding_goes_into_the_members_security_hub() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("hub-central").await;
-    let central = Hub::enable(&moto).await;
-    let member = Hub {
-        role_arn: Some("arn:aws:iam::444455556666:role/eks-endpoint-guard-remediation".into()),
-        ..central.clone()
-    };
-    let eks = EksDouble::start(EksOptions {
-        api_updates: UpdateBehaviour::staying_active(Finish::After(Duration::from_millis(200))),
-        ..EksOptions::default()
-    })
-    .await
-    .expect("EKS double");
-    eks.add_cluster(ClusterSpec::new("member-cluster").public(true));
-    let mut settings = settings(&topic, &moto, &eks);
-    settings.push((
-        "REMEDIATION_ROLE_NAME",
-        "eks-endpoint-guard-remediation".to_string(),
-    ));
-    let guard = GuardProcess::start_as(
-        "arn:aws:lambda:eu-west-1:123456789012:function:eks-endpoint-guard",
-        &settings,
+    let stage = Stage::start(
+        "hub-central",
+        own_updates(Finish::After(Duration::from_millis(200))),
     )
     .await;
+    let central = Hub::enable(&stage.moto).await;
+    let member = Hub {
+        role_arn: Some(format!(
+            "arn:aws:iam::444455556666:role/{}",
+            common::REMEDIATION_ROLE
+        )),
+        ..central.clone()
+    };
+    stage
+        .eks
+        .add_cluster(ClusterSpec::new("member-cluster").public(true));
+    let guard = stage.central_guard(&central.settings_with(&[])).await;
 
     let answer = guard
-        .invoke(&sample(
-            "updateclusterconfig-open-public.json",
-            &[
-                ("\"prod-eu\"", "\"member-cluster\""),
-                (
-                    "\"account\": \"111122223333\"",
-                    "\"account\": \"444455556666\"",
-                ),
-            ],
-        ))
+        .invoke(&open_event_in("444455556666", "member-cluster"))
         .await
         .expect_response();
 
     assert_eq!(answer["outcome"], "reverted", "{answer}");
     assert_eq!(answer["revertConfirmed"], true);
-    let found = member.findings().await;
-    assert_eq!(found.len(), 1, "{found:#?}");
-    assert_valid(&found[0]);
-    assert_eq!(found[0]["AwsAccountId"], "444455556666");
+    let found = the_finding(&member, "one finding").await;
+    assert_eq!(found["AwsAccountId"], "444455556666");
     assert_eq!(
-        found[0]["ProductArn"],
+        found["ProductArn"],
         "arn:aws:securityhub:eu-west-1:444455556666:product/444455556666/default"
     );
-    assert_eq!(found[0]["Compliance"]["Status"], "PASSED");
+    assert_eq!(found["Compliance"]["Status"], "PASSED");
     assert!(
         central.findings().await.is_empty(),
         "nothing in the central account's Security Hub"

@@ -5,14 +5,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{GuardProcess, finding_of, sample};
+use common::{Stage, finding_of, private_cluster, sweep, sweep_event};
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
 use guard_testkit::eks::{
     ClusterSpec, ClusterStatus, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
     UpdateEnd, UpdateError, UpdateErrorCode,
 };
-use guard_testkit::moto::Moto;
 use serde_json::Value;
 
 const ALLOWED: &str = "203.0.113.0/24";
@@ -47,7 +46,7 @@ fn seed(eks: &EksDouble, count: usize) -> Vec<(String, Kind)> {
             let name = format!("c{i:03}-{kind:?}").to_lowercase();
             let spec = ClusterSpec::new(&name);
             let spec = match kind {
-                Kind::Private => spec.public(false).private(true),
+                Kind::Private => private_cluster(&name),
                 Kind::NarrowPublic => spec.cidrs([ALLOWED]),
                 Kind::OpenPublic => spec,
                 Kind::Widened => spec.cidrs([ALLOWED, "0.0.0.0/0"]),
@@ -83,35 +82,19 @@ fn names(clusters: &[(String, Kind)], kinds: &[Kind]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_reverts_exactly_the_non_compliant_clusters_and_leaves_busy_ones_pending() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("sweep").await;
-    let eks = EksDouble::start(EksOptions::default())
-        .await
-        .expect("EKS double");
-    let clusters = seed(&eks, 200);
-    let guard = GuardProcess::start(&[
-        ("ALERT_TOPIC_ARN", topic),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-        ("ALLOWED_PUBLIC_CIDRS", ALLOWED.to_string()),
-    ])
-    .await;
+    let stage = Stage::start("sweep", EksOptions::default()).await;
+    let eks = &stage.eks;
+    let clusters = seed(eks, 200);
+    let guard = stage.guard(&[("ALLOWED_PUBLIC_CIDRS", ALLOWED)]).await;
 
-    // The emulator does not enforce deadlines: a long one leaves room for
-    // the per-cluster budget (150 s) without making the test wait.
-    let answer = guard
-        .invoke_with_deadline(
-            &sample("scheduled-sweep.json", &[]),
-            Duration::from_secs(900),
-        )
-        .await
-        .expect_response();
+    // A long deadline: see `common::sweep`.
+    let answer = sweep(&guard, &sweep_event()).await;
 
     assert_eq!(answer["outcome"], "swept", "{answer}");
     let summary = &answer["sweep"];
     let must_revert = names(&clusters, &[Kind::OpenPublic, Kind::Widened]);
     assert_eq!(
-        changed(&eks),
+        changed(eks),
         must_revert,
         "exactly the non-compliant clusters"
     );
@@ -177,8 +160,8 @@ async fn the_sweep_reverts_exactly_the_non_compliant_clusters_and_leaves_busy_on
     assert_eq!(summary["failed"], serde_json::json!([]));
 
     // One alert per revert, saying the sweep found it (no actor).
-    let alerts = moto
-        .receive(&inbox, must_revert.len(), Duration::from_secs(30))
+    let alerts = stage
+        .alerts(must_revert.len(), Duration::from_secs(30))
         .await;
     assert_eq!(alerts.len(), must_revert.len());
     let alerted: BTreeSet<String> = alerts
@@ -201,17 +184,18 @@ async fn the_sweep_reverts_exactly_the_non_compliant_clusters_and_leaves_busy_on
 /// busy cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_stops_starting_clusters_before_the_deadline() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, _inbox) = moto.topic_with_inbox("sweep-deadline").await;
-    let eks = EksDouble::start(EksOptions {
-        latency: Duration::from_millis(20),
-        ..EksOptions::default()
-    })
-    .await
-    .expect("EKS double");
-    let clusters = seed(&eks, 200);
+    let stage = Stage::start(
+        "sweep-deadline",
+        EksOptions {
+            latency: Duration::from_millis(20),
+            ..EksOptions::default()
+        },
+    )
+    .await;
+    let eks = &stage.eks;
+    let clusters = seed(eks, 200);
     let mut config = Config::from_lookup(|key| match key {
-        "ALERT_TOPIC_ARN" => Some(topic.clone()),
+        "ALERT_TOPIC_ARN" => Some(stage.topic.clone()),
         "SWEEP_CONCURRENCY" => Some("4".to_string()),
         _ => None,
     })
@@ -222,9 +206,9 @@ async fn the_sweep_stops_starting_clusters_before_the_deadline() {
     let guard = Guard::new(
         config,
         aws_sdk_eks::Client::new(&eks.sdk_config()),
-        aws_sdk_sns::Client::new(&moto.sdk_config()),
+        aws_sdk_sns::Client::new(&stage.moto.sdk_config()),
     );
-    let payload: Value = serde_json::from_slice(&sample("scheduled-sweep.json", &[])).unwrap();
+    let payload: Value = serde_json::from_slice(&sweep_event()).unwrap();
 
     let started = Instant::now();
     let deadline = Duration::from_millis(1500);
@@ -257,7 +241,7 @@ async fn the_sweep_stops_starting_clusters_before_the_deadline() {
     assert!(summary.failed.is_empty());
     let busy = names(&clusters, &[Kind::Creating, Kind::Updating]);
     assert!(
-        changed(&eks).is_disjoint(&busy),
+        changed(eks).is_disjoint(&busy),
         "a busy cluster is never changed"
     );
 }
@@ -276,11 +260,8 @@ fn changed(eks: &EksDouble) -> BTreeSet<String> {
 /// update history says so in its alert, with EKS's errors, and reverts again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_sweep_says_that_the_last_revert_failed() {
-    let moto = Moto::start().await.expect("moto_server");
-    let (topic, inbox) = moto.topic_with_inbox("sweep-failed-revert").await;
-    let eks = EksDouble::start(EksOptions::default())
-        .await
-        .expect("EKS double");
+    let stage = Stage::start("sweep-failed-revert", EksOptions::default()).await;
+    let eks = &stage.eks;
     eks.add_cluster(ClusterSpec::new("still-open"));
     let close = EndpointChange {
         public: Some(false),
@@ -300,23 +281,12 @@ async fn a_later_sweep_says_that_the_last_revert_failed() {
             "The cluster role may not change the endpoint",
         )]),
     ));
-    let guard = GuardProcess::start(&[
-        ("ALERT_TOPIC_ARN", topic),
-        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
-        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
-    ])
-    .await;
+    let guard = stage.guard(&[]).await;
 
-    let answer = guard
-        .invoke_with_deadline(
-            &sample("scheduled-sweep.json", &[]),
-            Duration::from_secs(900),
-        )
-        .await
-        .expect_response();
+    let answer = sweep(&guard, &sweep_event()).await;
 
     assert_eq!(answer["sweep"]["reverted"], 1, "{answer}");
-    let finding = finding_of(&moto.receive(&inbox, 1, Duration::from_secs(10)).await[0]);
+    let finding = stage.finding().await;
     let description = finding["action"]["description"].as_str().unwrap();
     for needle in [
         failed.as_str(),

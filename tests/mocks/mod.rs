@@ -1,17 +1,22 @@
 //! What the tests on `aws-smithy-mocks` share: a configuration for mocks that
-//! answer at once, and the shape of an EKS update.
+//! answer at once, `prod-eu` as EKS describes it, and the shape of an EKS
+//! update.
 
 #![allow(dead_code)] // each test file uses its own part of this module
 
 use std::time::Duration;
 
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterOutput;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::operation::list_updates::ListUpdatesOutput;
-use aws_sdk_eks::types::{Update, UpdateStatus};
+use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
+use aws_sdk_eks::types::{Cluster, ClusterStatus, Update, UpdateStatus, VpcConfigResponse};
 use aws_smithy_mocks::{Rule, mock};
 use eks_endpoint_guard::config::Config;
 
 pub const TOPIC: &str = "arn:aws:sns:eu-west-1:111122223333:alerts";
+/// The cluster the sample events name.
+pub const CLUSTER_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
 
 /// The guard's configuration for mocks that answer at once: fast polls,
 /// little time kept back for calls, no pacing to speak of (the pacing tests
@@ -39,6 +44,60 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
     .expect("valid test config");
     config.deadline_margin = Duration::from_millis(50);
     config
+}
+
+/// `prod-eu` in `status`: public (from `cidrs`) and not private, or the
+/// other way round; with `tags`.
+pub fn cluster(
+    status: ClusterStatus,
+    public: bool,
+    cidrs: &[&str],
+    tags: &[(&str, &str)],
+) -> Cluster {
+    let mut builder = Cluster::builder()
+        .name("prod-eu")
+        .arn(CLUSTER_ARN)
+        .status(status)
+        .resources_vpc_config(
+            VpcConfigResponse::builder()
+                .endpoint_public_access(public)
+                .endpoint_private_access(!public)
+                .set_public_access_cidrs(Some(cidrs.iter().map(|c| c.to_string()).collect()))
+                .build(),
+        );
+    for (k, v) in tags {
+        builder = builder.tags(*k, *v);
+    }
+    builder.build()
+}
+
+/// `DescribeCluster`'s answer for this cluster.
+pub fn described(cluster: Cluster) -> DescribeClusterOutput {
+    DescribeClusterOutput::builder().cluster(cluster).build()
+}
+
+/// `DescribeCluster` answering `prod-eu` ACTIVE, public from `cidrs`, with
+/// `tags`.
+pub fn open_cluster(cidrs: &[&str], tags: &[(&str, &str)]) -> Rule {
+    let open = cluster(ClusterStatus::Active, true, cidrs, tags);
+    mock!(aws_sdk_eks::Client::describe_cluster).then_output(move || described(open.clone()))
+}
+
+/// `UpdateClusterConfig`'s answer: update `id` started, `InProgress`.
+pub fn started(id: &str) -> UpdateClusterConfigOutput {
+    UpdateClusterConfigOutput::builder()
+        .update(
+            Update::builder()
+                .id(id)
+                .status(UpdateStatus::InProgress)
+                .build(),
+        )
+        .build()
+}
+
+/// `UpdateClusterConfig` answering every revert with update `id` started.
+pub fn revert_starts(id: &'static str) -> Rule {
+    mock!(aws_sdk_eks::Client::update_cluster_config).then_output(move || started(id))
 }
 
 /// `DescribeUpdate`'s answer for an update in this state.
