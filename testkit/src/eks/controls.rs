@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Instant as TokioInstant;
 
-use super::model::{Cluster, ENDPOINT_ACCESS_UPDATE, NewUpdate, Origin, Place, cluster_arn};
+use super::model::{
+    Cluster, ENDPOINT_ACCESS_UPDATE, EndpointAccess, NewUpdate, Origin, Place, State, cluster_arn,
+};
 use super::{
-    ClusterSnapshot, ClusterSpec, ClusterStatus, EksDouble, EndpointChange, Fault, Finish,
+    ClusterSnapshot, ClusterSpec, ClusterStatus, Core, EksDouble, EndpointChange, Fault, Finish,
     OPERATIONS, RecordedRequest, TimedOut, UpdateBehaviour, UpdateEnd, UpdateError, UpdateSnapshot,
 };
 use crate::moto;
@@ -230,9 +232,9 @@ impl EksDouble {
 
     /// Every cluster of every region and account, by account, region and name.
     pub fn clusters(&self) -> Vec<ClusterSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.core.lock();
-        state.settled_clusters(now).map(Cluster::snapshot).collect()
+        self.core.with_state_now(|state, now| {
+            state.settled_clusters(now).map(Cluster::snapshot).collect()
+        })
     }
 
     /// The cluster's updates as `DescribeUpdate` shows them, oldest first (empty for an unknown
@@ -302,13 +304,7 @@ impl EksDouble {
     #[track_caller]
     pub fn requests_for(&self, operation: &str) -> Vec<RecordedRequest> {
         let operation = known_operation(operation);
-        self.core
-            .lock()
-            .log
-            .iter()
-            .filter(|request| request.operation == operation)
-            .cloned()
-            .collect()
+        requests_of(&self.core.lock().log, operation)
     }
 
     /// Waits until `count` requests for `operation` have been answered (or left hanging) and
@@ -325,11 +321,7 @@ impl EksDouble {
             timeout,
             || format!("{count} {operation} request(s)"),
             |log| {
-                let matching: Vec<RecordedRequest> = log
-                    .iter()
-                    .filter(|request| request.operation == operation)
-                    .cloned()
-                    .collect();
+                let matching = requests_of(log, operation);
                 (matching.len() >= count).then_some(matching)
             },
         )
@@ -436,17 +428,9 @@ impl Scope {
         change: EndpointChange,
         behaviour: UpdateBehaviour,
     ) -> String {
-        self.with_cluster(cluster, |cluster, now| {
+        self.start(cluster, |cluster| {
             let target = cluster.access.apply(&change);
-            let new = NewUpdate {
-                update_type: ENDPOINT_ACCESS_UPDATE.to_owned(),
-                target: Some(target),
-                behaviour,
-                end: behaviour.outcome.into(),
-                client_request_token: None,
-                origin: Origin::Someone,
-            };
-            cluster.start_update(new, now).to_owned()
+            someone_elses(ENDPOINT_ACCESS_UPDATE, Some(target), behaviour)
         })
     }
 
@@ -458,17 +442,7 @@ impl Scope {
         update_type: &str,
         behaviour: UpdateBehaviour,
     ) -> String {
-        self.with_cluster(cluster, |cluster, now| {
-            let new = NewUpdate {
-                update_type: update_type.to_owned(),
-                target: None,
-                behaviour,
-                end: behaviour.outcome.into(),
-                client_request_token: None,
-                origin: Origin::Someone,
-            };
-            cluster.start_update(new, now).to_owned()
-        })
+        self.start(cluster, |_| someone_elses(update_type, None, behaviour))
     }
 
     /// Starts work on AWS's side, like the automatic platform version updates that leave a
@@ -480,16 +454,13 @@ impl Scope {
     /// `Finish::Manual` when the test calls `finish_update(cluster, id)`; it changes no setting.
     #[track_caller]
     pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String {
-        self.with_cluster(cluster, |cluster, now| {
-            let new = NewUpdate {
-                update_type: "PlatformVersionUpdate".to_owned(),
-                target: None,
-                behaviour: UpdateBehaviour::staying_active(finish),
-                end: UpdateEnd::successful(),
-                client_request_token: None,
-                origin: Origin::Platform,
-            };
-            cluster.start_update(new, now).to_owned()
+        self.start(cluster, |_| NewUpdate {
+            update_type: "PlatformVersionUpdate".to_owned(),
+            target: None,
+            behaviour: UpdateBehaviour::staying_active(finish),
+            end: UpdateEnd::successful(),
+            client_request_token: None,
+            origin: Origin::Platform,
         })
     }
 
@@ -552,36 +523,46 @@ impl Scope {
 
     /// See [`EksDouble::cluster`].
     pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.double.core.lock();
-        state
-            .cluster_mut(&self.place, name, now)
-            .map(|cluster| cluster.snapshot())
+        self.double.core.with_state_now(|state, now| {
+            state
+                .cluster_mut(&self.place, name, now)
+                .map(|cluster| cluster.snapshot())
+        })
     }
 
     /// The clusters here, by name.
     pub fn clusters(&self) -> Vec<ClusterSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.double.core.lock();
-        state
-            .settled_clusters_in(&self.place, now)
-            .map(Cluster::snapshot)
-            .collect()
+        self.double.core.with_state_now(|state, now| {
+            state
+                .settled_clusters_in(&self.place, now)
+                .map(Cluster::snapshot)
+                .collect()
+        })
     }
 
     /// See [`EksDouble::updates`].
     pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.double.core.lock();
-        state
-            .cluster_mut(&self.place, cluster, now)
-            .map(|cluster| {
-                cluster
-                    .describable_updates()
-                    .map(|update| update.snapshot())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.double.core.with_state_now(|state, now| {
+            state
+                .cluster_mut(&self.place, cluster, now)
+                .map(|cluster| {
+                    cluster
+                        .describable_updates()
+                        .map(|update| update.snapshot())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Starts the update `new` describes (from the cluster as it is now) on a cluster that must
+    /// exist here, and returns its id.
+    #[track_caller]
+    fn start(&self, cluster: &str, new: impl FnOnce(&Cluster) -> NewUpdate) -> String {
+        self.with_cluster(cluster, |cluster, now| {
+            let new = new(cluster);
+            cluster.start_update(new, now).to_owned()
+        })
     }
 
     /// Runs `change` on a cluster that must exist here, as it is now.
@@ -596,6 +577,40 @@ impl Scope {
         let cluster = state.cluster_for_test(&self.place, name, now);
         change(cluster, now)
     }
+}
+
+impl Core {
+    /// Runs `read` on the state, with the instant it is read at: snapshots are taken as of
+    /// now, so timed changes (updates that finish, clusters done creating) have landed.
+    fn with_state_now<T>(&self, read: impl FnOnce(&mut State, TokioInstant) -> T) -> T {
+        let now = TokioInstant::now();
+        read(&mut self.lock(), now)
+    }
+}
+
+/// An update someone else starts (console, Terraform, EKS itself): no request token, and it
+/// ends as `behaviour`'s outcome says.
+fn someone_elses(
+    update_type: &str,
+    target: Option<EndpointAccess>,
+    behaviour: UpdateBehaviour,
+) -> NewUpdate {
+    NewUpdate {
+        update_type: update_type.to_owned(),
+        target,
+        behaviour,
+        end: behaviour.outcome.into(),
+        client_request_token: None,
+        origin: Origin::Someone,
+    }
+}
+
+/// The requests in `log` for `operation`, in log order.
+fn requests_of(log: &[RecordedRequest], operation: &str) -> Vec<RecordedRequest> {
+    log.iter()
+        .filter(|request| request.operation == operation)
+        .cloned()
+        .collect()
 }
 
 #[track_caller]
