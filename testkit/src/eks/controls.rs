@@ -28,6 +28,23 @@ pub struct Scope {
     place: Place,
 }
 
+/// Defines [`EksDouble`] methods that do what the [`Scope`] method of the same name does, on
+/// the double's own account and region ([`EksDouble::home`]): each control that names a cluster
+/// is written once, on `Scope`, and `EksDouble` only lists which of them it offers.
+macro_rules! on_home_scope {
+    ($(
+        $(#[$attr:meta])*
+        pub fn $name:ident(&self $(, $arg:ident: $type:ty)*) $(-> $returns:ty)?;
+    )*) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(&self $(, $arg: $type)*) $(-> $returns)? {
+                self.home().$name($($arg),*)
+            }
+        )*
+    };
+}
+
 impl EksDouble {
     /// The double's own account and region, where [`ClusterSpec::new`] puts clusters.
     fn home(&self) -> Scope {
@@ -146,88 +163,59 @@ impl EksDouble {
         self.core.lock().add_cluster(cluster);
     }
 
-    /// Starts an update as someone else would (console, Terraform, EKS itself), without the
-    /// API's checks, and returns its id. With [`Outcome::Successful`](super::Outcome) the
-    /// settings are applied when it finishes.
-    #[track_caller]
-    pub fn start_update(
-        &self,
-        cluster: &str,
-        change: EndpointChange,
-        behaviour: UpdateBehaviour,
-    ) -> String {
-        self.home().start_update(cluster, change, behaviour)
-    }
+    // The controls that name a cluster, on the double's own account and region.
+    on_home_scope! {
+        /// Starts an update as someone else would (console, Terraform, EKS itself), without the
+        /// API's checks, and returns its id. With [`Outcome::Successful`](super::Outcome) the
+        /// settings are applied when it finishes.
+        #[track_caller]
+        pub fn start_update(&self, cluster: &str, change: EndpointChange, behaviour: UpdateBehaviour) -> String;
 
-    /// Starts an update of another kind (`VersionUpdate`, `LoggingUpdate`, ...) that changes
-    /// no endpoint setting but blocks endpoint updates while it runs. Returns its id.
-    #[track_caller]
-    pub fn start_other_update(
-        &self,
-        cluster: &str,
-        update_type: &str,
-        behaviour: UpdateBehaviour,
-    ) -> String {
-        self.home()
-            .start_other_update(cluster, update_type, behaviour)
-    }
+        /// Starts an update of another kind (`VersionUpdate`, `LoggingUpdate`, ...) that changes
+        /// no endpoint setting but blocks endpoint updates while it runs. Returns its id.
+        #[track_caller]
+        pub fn start_other_update(&self, cluster: &str, update_type: &str, behaviour: UpdateBehaviour) -> String;
 
-    /// Starts work on AWS's side that refuses updates without showing as one; see
-    /// [`Scope::start_platform_update`].
-    #[track_caller]
-    pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String {
-        self.home().start_platform_update(cluster, finish)
-    }
+        /// Starts work on AWS's side that refuses updates without showing as one; see
+        /// [`Scope::start_platform_update`].
+        #[track_caller]
+        pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String;
 
-    /// Ends an update the way its [`UpdateBehaviour`] (or [`EksDouble::end_next_api_updates`])
-    /// says. Returns false if it had already ended (for instance by its own [`Finish::After`]).
-    #[track_caller]
-    pub fn finish_update(&self, cluster: &str, update_id: &str) -> bool {
-        self.home().finish_update(cluster, update_id)
-    }
+        /// Ends an update the way its [`UpdateBehaviour`] (or [`EksDouble::end_next_api_updates`])
+        /// says. Returns false if it had already ended (for instance by its own [`Finish::After`]).
+        #[track_caller]
+        pub fn finish_update(&self, cluster: &str, update_id: &str) -> bool;
 
-    /// Ends an update as `end` says, whatever its behaviour said: an
-    /// [`Outcome`](super::Outcome), or an [`UpdateEnd`] with the errors `DescribeUpdate` is to
-    /// list. Returns false if it had already ended.
-    #[track_caller]
-    pub fn finish_update_with(
-        &self,
-        cluster: &str,
-        update_id: &str,
-        end: impl Into<UpdateEnd>,
-    ) -> bool {
-        self.home().finish_update_with(cluster, update_id, end)
-    }
+        /// Ends an update as `end` says, whatever its behaviour said: an
+        /// [`Outcome`](super::Outcome), or an [`UpdateEnd`] with the errors `DescribeUpdate` is to
+        /// list. Returns false if it had already ended.
+        #[track_caller]
+        pub fn finish_update_with(&self, cluster: &str, update_id: &str, end: impl Into<UpdateEnd>) -> bool;
 
-    /// The next updates the API starts on `cluster` end like `ends`; see
-    /// [`Scope::end_next_api_updates`].
-    #[track_caller]
-    pub fn end_next_api_updates(&self, cluster: &str, ends: impl IntoIterator<Item = UpdateEnd>) {
-        self.home().end_next_api_updates(cluster, ends);
-    }
+        /// The next updates the API starts on `cluster` end like `ends`; see
+        /// [`Scope::end_next_api_updates`].
+        #[track_caller]
+        pub fn end_next_api_updates(&self, cluster: &str, ends: impl IntoIterator<Item = UpdateEnd>);
 
-    /// The next `count` updates the API starts on `cluster` end `Failed` with `errors`; see
-    /// [`Scope::fail_next_api_updates`].
-    #[track_caller]
-    pub fn fail_next_api_updates(&self, cluster: &str, count: usize, errors: Vec<UpdateError>) {
-        self.home().fail_next_api_updates(cluster, count, errors);
-    }
+        /// The next `count` updates the API starts on `cluster` end `Failed` with `errors`; see
+        /// [`Scope::fail_next_api_updates`].
+        #[track_caller]
+        pub fn fail_next_api_updates(&self, cluster: &str, count: usize, errors: Vec<UpdateError>);
 
-    /// Sets the cluster's status (and cancels a pending `CREATING` to `ACTIVE` change).
-    #[track_caller]
-    pub fn set_status(&self, cluster: &str, status: ClusterStatus) {
-        self.home().set_status(cluster, status);
-    }
+        /// Sets the cluster's status (and cancels a pending `CREATING` to `ACTIVE` change).
+        #[track_caller]
+        pub fn set_status(&self, cluster: &str, status: ClusterStatus);
 
-    /// Removes a cluster at once (from then on: `ResourceNotFoundException`). Returns whether it
-    /// existed. For a deletion in progress, `set_status(name, ClusterStatus::Deleting)`.
-    pub fn delete_cluster(&self, cluster: &str) -> bool {
-        self.home().delete_cluster(cluster)
-    }
+        /// Removes a cluster at once (from then on: `ResourceNotFoundException`). Returns whether it
+        /// existed. For a deletion in progress, `set_status(name, ClusterStatus::Deleting)`.
+        pub fn delete_cluster(&self, cluster: &str) -> bool;
 
-    /// The cluster as `DescribeCluster` would show it now, if it exists.
-    pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot> {
-        self.home().cluster(name)
+        /// The cluster as `DescribeCluster` would show it now, if it exists.
+        pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot>;
+
+        /// The cluster's updates as `DescribeUpdate` shows them, oldest first (empty for an unknown
+        /// cluster). Platform updates are not among them.
+        pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot>;
     }
 
     /// Every cluster of every region and account, by account, region and name.
@@ -235,12 +223,6 @@ impl EksDouble {
         self.core.with_state_now(|state, now| {
             state.settled_clusters(now).map(Cluster::snapshot).collect()
         })
-    }
-
-    /// The cluster's updates as `DescribeUpdate` shows them, oldest first (empty for an unknown
-    /// cluster). Platform updates are not among them.
-    pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot> {
-        self.home().updates(cluster)
     }
 
     /// Makes the next `faults.len()` calls of `operation` meet these faults, in order; later
