@@ -394,10 +394,12 @@ fn function_names_parse_as_names_partial_and_full_arns() {
                   name: &str,
                   qualifier: Option<&str>| {
         Some(Target {
-            partition: partition.map(str::to_owned),
-            region: region.map(str::to_owned),
-            account: account.map(str::to_owned),
-            name: name.to_owned(),
+            function: FunctionId {
+                partition: partition.map(str::to_owned),
+                region: region.map(str::to_owned),
+                account: account.map(str::to_owned),
+                name: name.to_owned(),
+            },
             qualifier: qualifier.map(str::to_owned),
         })
     };
