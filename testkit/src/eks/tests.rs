@@ -17,6 +17,11 @@ use aws_sdk_eks::types::{
 use serde_json::json;
 use std::time::UNIX_EPOCH;
 
+// Shared with the integration tests, which cannot reach this crate's test code.
+#[path = "../../tests/eks_calls/mod.rs"]
+mod eks_calls;
+use eks_calls::cluster_names;
+
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn double(options: EksOptions) -> EksDouble {
@@ -75,16 +80,6 @@ async fn listed_updates(client: &Client, name: &str) -> Vec<String> {
         .await
         .expect("ListUpdates")
         .update_ids()
-        .to_vec()
-}
-
-async fn cluster_names(client: &Client) -> Vec<String> {
-    client
-        .list_clusters()
-        .send()
-        .await
-        .expect("ListClusters")
-        .clusters()
         .to_vec()
 }
 
