@@ -119,7 +119,8 @@ struct Progress {
 /// What the request handler needs.
 struct Front {
     invoker: Invoker,
-    function: ServedFunction,
+    /// The function the `RuntimeApi` serves.
+    function: FunctionId,
     timeout: Duration,
     progress: Arc<watch::Sender<Progress>>,
     /// Accepted events whose outcome the follower task awaits.
@@ -138,7 +139,7 @@ impl LambdaStandIn {
         let progress = Arc::new(watch::Sender::new(Progress::default()));
         let (to_follow, accepted) = mpsc::unbounded_channel();
         let front = Arc::new(Front {
-            function: ServedFunction::parse(invoker.function_arn()),
+            function: FunctionId::served(invoker.function_arn()),
             invoker,
             timeout: deadline_per_invocation,
             progress: Arc::clone(&progress),
@@ -269,34 +270,29 @@ async fn follow(
     }
 }
 
-/// The function the `RuntimeApi` serves, from its ARN
-/// (`arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`).
-struct ServedFunction {
+/// A function as a name or an ARN (`arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`) names
+/// it; `None` for a part it leaves out.
+#[derive(Debug, PartialEq)]
+struct FunctionId {
     partition: Option<String>,
     region: Option<String>,
     account: Option<String>,
     name: String,
 }
 
-impl ServedFunction {
-    fn parse(arn: &str) -> ServedFunction {
-        match arn.split(':').collect::<Vec<_>>().as_slice() {
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                name,
-            ] => ServedFunction {
-                partition: Some((*partition).to_owned()),
-                region: Some((*region).to_owned()),
-                account: Some((*account).to_owned()),
+impl FunctionId {
+    /// The function the `RuntimeApi` serves, from its ARN.
+    fn served(arn: &str) -> FunctionId {
+        let parts: Vec<&str> = arn.split(':').collect();
+        match function_arn(&parts) {
+            Some(([partition, region, account], [name])) => FunctionId {
+                partition: Some(partition.to_owned()),
+                region: Some(region.to_owned()),
+                account: Some(account.to_owned()),
                 name: (*name).to_owned(),
             },
             // Not an ARN: a test's own label; match the name only.
-            _ => ServedFunction {
+            _ => FunctionId {
                 partition: None,
                 region: None,
                 account: None,
@@ -305,26 +301,23 @@ impl ServedFunction {
         }
     }
 
-    /// Whether `target` names this function; a part the target or the ARN leaves out matches.
-    fn is(&self, target: &Target) -> bool {
+    /// Whether `other` names this function; a part either of them leaves out matches.
+    fn is(&self, other: &FunctionId) -> bool {
         let agrees = |mine: &Option<String>, theirs: &Option<String>| match (mine, theirs) {
             (Some(mine), Some(theirs)) => mine == theirs,
             _ => true,
         };
-        self.name == target.name
-            && agrees(&self.partition, &target.partition)
-            && agrees(&self.region, &target.region)
-            && agrees(&self.account, &target.account)
+        self.name == other.name
+            && agrees(&self.partition, &other.partition)
+            && agrees(&self.region, &other.region)
+            && agrees(&self.account, &other.account)
     }
 }
 
 /// What an `Invoke` names.
 #[derive(Debug, PartialEq)]
 struct Target {
-    partition: Option<String>,
-    region: Option<String>,
-    account: Option<String>,
-    name: String,
+    function: FunctionId,
     qualifier: Option<String>,
 }
 
@@ -332,60 +325,66 @@ impl Target {
     /// A name, a partial ARN (`ACCOUNT:function:NAME`) or a full ARN, each optionally followed
     /// by `:QUALIFIER`; `None` for anything else.
     fn parse(function_name: &str) -> Option<Target> {
-        let part = |text: &str| (!text.is_empty()).then(|| text.to_owned());
-        let target = |partition: Option<&str>,
-                      region: Option<&str>,
-                      account: Option<&str>,
-                      name: &str,
-                      qualifier: Option<&str>| {
-            let name = part(name)?;
-            let qualifier = match qualifier {
-                Some(qualifier) => Some(part(qualifier)?),
-                None => None,
+        let target = Target::from_parts;
+        let parts: Vec<&str> = function_name.split(':').collect();
+        if let Some(([partition, region, account], rest)) = function_arn(&parts) {
+            let arn = [Some(partition), Some(region), Some(account)];
+            return match rest {
+                [name] => target(arn, name, None),
+                [name, qualifier] => target(arn, name, Some(qualifier)),
+                _ => None,
             };
-            Some(Target {
-                partition: partition.and_then(part),
-                region: region.and_then(part),
-                account: account.and_then(part),
-                name,
-                qualifier,
-            })
-        };
-        match function_name.split(':').collect::<Vec<_>>().as_slice() {
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                name,
-            ] => target(Some(partition), Some(region), Some(account), name, None),
-            [
-                "arn",
-                partition,
-                "lambda",
-                region,
-                account,
-                "function",
-                name,
-                qualifier,
-            ] => target(
-                Some(partition),
-                Some(region),
-                Some(account),
-                name,
-                Some(qualifier),
-            ),
-            [account, "function", name] => target(None, None, Some(account), name, None),
+        }
+        match parts.as_slice() {
+            [account, "function", name] => target([None, None, Some(account)], name, None),
             [account, "function", name, qualifier] => {
-                target(None, None, Some(account), name, Some(qualifier))
+                target([None, None, Some(account)], name, Some(qualifier))
             }
             ["arn", ..] => None,
-            [name] => target(None, None, None, name, None),
-            [name, qualifier] => target(None, None, None, name, Some(qualifier)),
+            [name] => target([None; 3], name, None),
+            [name, qualifier] => target([None; 3], name, Some(qualifier)),
             _ => None,
         }
+    }
+
+    /// The target with these parts; `None` if the name, or a qualifier that is there, is empty.
+    fn from_parts(
+        [partition, region, account]: [Option<&str>; 3],
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Option<Target> {
+        let part = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        let qualifier = match qualifier {
+            Some(qualifier) => Some(part(qualifier)?),
+            None => None,
+        };
+        let function = FunctionId {
+            partition: partition.and_then(part),
+            region: region.and_then(part),
+            account: account.and_then(part),
+            name: part(name)?,
+        };
+        Some(Target {
+            function,
+            qualifier,
+        })
+    }
+}
+
+/// The partition, region and account of a function ARN split at `:`, and the parts after
+/// `function` (the name, maybe a qualifier); `None` if it does not start like a function ARN.
+fn function_arn<'a, 'p>(parts: &'p [&'a str]) -> Option<([&'a str; 3], &'p [&'a str])> {
+    match parts {
+        [
+            "arn",
+            partition,
+            "lambda",
+            region,
+            account,
+            "function",
+            rest @ ..,
+        ] => Some(([partition, region, account], rest)),
+        _ => None,
     }
 }
 
@@ -453,7 +452,7 @@ fn invoke(
             "The derived qualifier from the function name does not match the specified qualifier.",
         ));
     }
-    if !front.function.is(&target) {
+    if !front.function.is(&target.function) {
         let qualifier = target.qualifier.as_ref().or(qualifier.as_ref());
         let suffix = qualifier.map(|q| format!(":{q}")).unwrap_or_default();
         return Err(LambdaError::new(
@@ -461,7 +460,7 @@ fn invoke(
             "ResourceNotFoundException",
             format!(
                 "Function not found: {}{suffix}",
-                requested_arn(front, &target)
+                requested_arn(front, &target.function)
             ),
         ));
     }
@@ -503,7 +502,7 @@ fn invoke(
 }
 
 /// The ARN a not-found message names: the request's parts, the served function's elsewhere.
-fn requested_arn(front: &Front, target: &Target) -> String {
+fn requested_arn(front: &Front, target: &FunctionId) -> String {
     let served = &front.function;
     let pick = |theirs: &Option<String>, mine: &Option<String>| {
         theirs

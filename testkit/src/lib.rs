@@ -26,5 +26,7 @@ pub mod runtime;
 mod ids;
 mod sdk;
 mod server;
+#[cfg(test)]
+mod test_client;
 
 pub use sdk::TEST_ACCESS_KEY_ID;

@@ -447,89 +447,10 @@ fn not_found(method: &Method, path: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{BodyExt, Full};
-    use hyper::HeaderMap;
-    use hyper::body::Bytes;
-    use hyper::client::conn::http1::SendRequest;
-    use hyper_util::rt::TokioIo;
+    use crate::test_client::RuntimeClient;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-
-    /// One keep-alive connection to the emulator, used the way a runtime uses it: one request
-    /// at a time, in order.
-    struct Connection {
-        sender: SendRequest<Full<Bytes>>,
-    }
-
-    struct Answer {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-    }
-
-    impl Answer {
-        fn header(&self, name: &str) -> &str {
-            self.headers
-                .get(name)
-                .unwrap_or_else(|| panic!("missing header {name}"))
-                .to_str()
-                .expect("ASCII header")
-        }
-    }
-
-    impl Connection {
-        async fn open(api: &RuntimeApi) -> Connection {
-            let stream = TcpStream::connect(api.address())
-                .await
-                .expect("connect to the emulator");
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("HTTP/1.1 handshake");
-            tokio::spawn(connection);
-            Connection { sender }
-        }
-
-        async fn send(&mut self, method: Method, path: &str, body: &[u8]) -> Answer {
-            let request = Request::builder()
-                .method(method)
-                .uri(path)
-                .header("host", "127.0.0.1")
-                .body(Full::new(Bytes::copy_from_slice(body)))
-                .expect("valid request");
-            let response = self
-                .sender
-                .send_request(request)
-                .await
-                .expect("emulator answers");
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .expect("full body")
-                .to_bytes();
-            Answer {
-                status,
-                headers,
-                body,
-            }
-        }
-
-        async fn next(&mut self) -> Answer {
-            let answer = self
-                .send(Method::GET, "/2018-06-01/runtime/invocation/next", b"")
-                .await;
-            assert_eq!(answer.status, StatusCode::OK);
-            answer
-        }
-
-        async fn respond(&mut self, request_id: &str, body: &[u8]) -> StatusCode {
-            let path = format!("/2018-06-01/runtime/invocation/{request_id}/response");
-            self.send(Method::POST, &path, body).await.status
-        }
-    }
 
     fn in_a_minute() -> SystemTime {
         SystemTime::now() + Duration::from_secs(60)
@@ -538,7 +459,7 @@ mod tests {
     #[tokio::test]
     async fn next_carries_the_event_and_its_context_headers() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
         let deadline = UNIX_EPOCH + Duration::from_millis(1_900_000_000_123);
 
         let (outcome, ()) = tokio::join!(api.invoke(br#"{"id": 1}"#.to_vec(), deadline), async {
@@ -574,7 +495,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let taken = SystemTime::now();
 
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
         let event = function.next().await;
         assert_eq!(event.header("lambda-runtime-aws-request-id"), "queued-id");
         let deadline_ms: u128 = event
@@ -597,7 +518,7 @@ mod tests {
     #[tokio::test]
     async fn many_sequential_invocations_run_over_one_keep_alive_connection() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
         let function_loop = async {
             for _ in 0..50 {
                 let event = function.next().await;
@@ -624,7 +545,7 @@ mod tests {
     #[tokio::test]
     async fn next_long_polls_until_an_event_is_queued() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
         let poll = tokio::spawn(async move { function.next().await.body });
 
         api.wait_for_first_poll().await;
@@ -643,7 +564,7 @@ mod tests {
     #[tokio::test]
     async fn error_reports_and_malformed_payloads_pass_through() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
 
         let (outcome, ()) = tokio::join!(api.invoke(b"{not json".to_vec(), in_a_minute()), async {
             let event = function.next().await;
@@ -653,11 +574,10 @@ mod tests {
                 "payload is passed through untouched"
             );
             let request_id = event.header("lambda-runtime-aws-request-id");
-            let path = format!("/2018-06-01/runtime/invocation/{request_id}/error");
             let body =
                 br#"{"errorType": "Runtime.DeserializationError", "errorMessage": "bad event"}"#;
-            let answer = function.send(Method::POST, &path, body).await;
-            assert_eq!(answer.status, StatusCode::ACCEPTED);
+            let status = function.report_error(request_id, body).await;
+            assert_eq!(status, StatusCode::ACCEPTED);
         });
         assert_eq!(
             outcome.expect_error(),
@@ -678,7 +598,7 @@ mod tests {
     #[tokio::test]
     async fn a_chunked_response_body_is_reassembled() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
 
         let (outcome, ()) = tokio::join!(api.invoke(b"{}".to_vec(), in_a_minute()), async {
             let event = function.next().await;
@@ -701,8 +621,8 @@ mod tests {
     #[tokio::test]
     async fn concurrent_pollers_each_get_a_different_event() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut first = Connection::open(&api).await;
-        let mut second = Connection::open(&api).await;
+        let mut first = RuntimeClient::open(&api).await;
+        let mut second = RuntimeClient::open(&api).await;
         let (one, two, ()) = tokio::join!(
             api.invoke(b"1".to_vec(), in_a_minute()),
             api.invoke(b"2".to_vec(), in_a_minute()),
@@ -726,7 +646,7 @@ mod tests {
     #[tokio::test]
     async fn init_error_is_reported_and_first_poll_means_init_succeeded() {
         let failing = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&failing).await;
+        let mut function = RuntimeClient::open(&failing).await;
         let answer = function
             .send(
                 Method::POST,
@@ -744,7 +664,7 @@ mod tests {
         );
 
         let healthy = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&healthy).await;
+        let mut function = RuntimeClient::open(&healthy).await;
         let poll = tokio::spawn(async move { function.next().await });
         assert_eq!(healthy.init_error().await, None);
         poll.abort();
@@ -753,7 +673,7 @@ mod tests {
     #[tokio::test]
     async fn answers_for_unknown_or_already_answered_ids_are_refused() {
         let api = RuntimeApi::start().await.expect("emulator starts");
-        let mut function = Connection::open(&api).await;
+        let mut function = RuntimeClient::open(&api).await;
         assert_eq!(
             function.respond("not-an-id", b"{}").await,
             StatusCode::BAD_REQUEST

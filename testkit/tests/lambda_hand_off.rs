@@ -18,30 +18,20 @@ use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
-const CHILD_MARKER: &str = "GUARD_TESTKIT_HAND_OFF_FUNCTION";
+mod child_function;
+use child_function::{is_child, serve_as_child};
 
-fn is_child() -> bool {
-    std::env::var_os(CHILD_MARKER).is_some()
-}
+const CHILD_MARKER: &str = "GUARD_TESTKIT_HAND_OFF_FUNCTION";
 
 /// The Lambda function, when this binary runs as the child.
 #[test]
 fn hand_off_function() {
-    if !is_child() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime
-        .block_on(async {
-            let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-            let lambda = aws_sdk_lambda::Client::new(&sdk);
-            let lambda = &lambda;
-            lambda_runtime::run(service_fn(move |event| hand_off(lambda, event))).await
-        })
-        .expect("the runtime loop only ends on error");
+    serve_as_child(CHILD_MARKER, async {
+        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        let lambda = &lambda;
+        lambda_runtime::run(service_fn(move |event| hand_off(lambda, event))).await
+    });
 }
 
 /// `{"hand_off": next}` invokes this same function asynchronously with `next`; any other event
@@ -69,7 +59,7 @@ async fn hand_off(
 
 #[tokio::test]
 async fn a_function_hands_work_on_to_itself_and_the_same_process_runs_it() {
-    if is_child() {
+    if is_child(CHILD_MARKER) {
         return;
     }
     let binary = std::env::current_exe().expect("path of this test binary");

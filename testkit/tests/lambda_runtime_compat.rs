@@ -13,21 +13,15 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+mod child_function;
+use child_function::serve_as_child;
+
 const CHILD_MARKER: &str = "GUARD_TESTKIT_ECHO_FUNCTION";
 
 /// The Lambda function, when this binary runs as the child.
 #[test]
 fn echo_function() {
-    if std::env::var_os(CHILD_MARKER).is_none() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime
-        .block_on(lambda_runtime::run(service_fn(echo)))
-        .expect("the runtime loop only ends on error");
+    serve_as_child(CHILD_MARKER, lambda_runtime::run(service_fn(echo)));
 }
 
 #[derive(Debug)]

@@ -9,6 +9,9 @@ use aws_sdk_organizations::types::{Account, AccountState};
 use guard_testkit::eks::{ClusterSpec, DEFAULT_ACCOUNT, EksDouble, EksOptions};
 use guard_testkit::moto::Moto;
 
+mod eks_calls;
+use eks_calls::cluster_names;
+
 const ROLE_NAME: &str = "eks-endpoint-guard-remediation";
 
 /// What the guard does to reach a member account: assume its role there, sign EKS calls with
@@ -23,16 +26,6 @@ async fn member_client(moto: &Moto, eks: &EksDouble, account: &str) -> aws_sdk_e
         .credentials_provider(provider)
         .build();
     aws_sdk_eks::Client::from_conf(config)
-}
-
-async fn cluster_names(client: &aws_sdk_eks::Client) -> Vec<String> {
-    client
-        .list_clusters()
-        .send()
-        .await
-        .expect("ListClusters")
-        .clusters()
-        .to_vec()
 }
 
 /// Every account of the organization, `page_size` to a page.

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Instant as TokioInstant;
 
-use super::model::{Cluster, ENDPOINT_ACCESS_UPDATE, NewUpdate, Origin, Place, cluster_arn};
+use super::model::{
+    Cluster, ENDPOINT_ACCESS_UPDATE, EndpointAccess, NewUpdate, Origin, Place, State, cluster_arn,
+};
 use super::{
-    ClusterSnapshot, ClusterSpec, ClusterStatus, EksDouble, EndpointChange, Fault, Finish,
+    ClusterSnapshot, ClusterSpec, ClusterStatus, Core, EksDouble, EndpointChange, Fault, Finish,
     OPERATIONS, RecordedRequest, TimedOut, UpdateBehaviour, UpdateEnd, UpdateError, UpdateSnapshot,
 };
 use crate::moto;
@@ -24,6 +26,23 @@ use crate::moto;
 pub struct Scope {
     double: EksDouble,
     place: Place,
+}
+
+/// Defines [`EksDouble`] methods that do what the [`Scope`] method of the same name does, on
+/// the double's own account and region ([`EksDouble::home`]): each control that names a cluster
+/// is written once, on `Scope`, and `EksDouble` only lists which of them it offers.
+macro_rules! on_home_scope {
+    ($(
+        $(#[$attr:meta])*
+        pub fn $name:ident(&self $(, $arg:ident: $type:ty)*) $(-> $returns:ty)?;
+    )*) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(&self $(, $arg: $type)*) $(-> $returns)? {
+                self.home().$name($($arg),*)
+            }
+        )*
+    };
 }
 
 impl EksDouble {
@@ -144,101 +163,66 @@ impl EksDouble {
         self.core.lock().add_cluster(cluster);
     }
 
-    /// Starts an update as someone else would (console, Terraform, EKS itself), without the
-    /// API's checks, and returns its id. With [`Outcome::Successful`](super::Outcome) the
-    /// settings are applied when it finishes.
-    #[track_caller]
-    pub fn start_update(
-        &self,
-        cluster: &str,
-        change: EndpointChange,
-        behaviour: UpdateBehaviour,
-    ) -> String {
-        self.home().start_update(cluster, change, behaviour)
-    }
+    // The controls that name a cluster, on the double's own account and region.
+    on_home_scope! {
+        /// Starts an update as someone else would (console, Terraform, EKS itself), without the
+        /// API's checks, and returns its id. With [`Outcome::Successful`](super::Outcome) the
+        /// settings are applied when it finishes.
+        #[track_caller]
+        pub fn start_update(&self, cluster: &str, change: EndpointChange, behaviour: UpdateBehaviour) -> String;
 
-    /// Starts an update of another kind (`VersionUpdate`, `LoggingUpdate`, ...) that changes
-    /// no endpoint setting but blocks endpoint updates while it runs. Returns its id.
-    #[track_caller]
-    pub fn start_other_update(
-        &self,
-        cluster: &str,
-        update_type: &str,
-        behaviour: UpdateBehaviour,
-    ) -> String {
-        self.home()
-            .start_other_update(cluster, update_type, behaviour)
-    }
+        /// Starts an update of another kind (`VersionUpdate`, `LoggingUpdate`, ...) that changes
+        /// no endpoint setting but blocks endpoint updates while it runs. Returns its id.
+        #[track_caller]
+        pub fn start_other_update(&self, cluster: &str, update_type: &str, behaviour: UpdateBehaviour) -> String;
 
-    /// Starts work on AWS's side that refuses updates without showing as one; see
-    /// [`Scope::start_platform_update`].
-    #[track_caller]
-    pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String {
-        self.home().start_platform_update(cluster, finish)
-    }
+        /// Starts work on AWS's side that refuses updates without showing as one; see
+        /// [`Scope::start_platform_update`].
+        #[track_caller]
+        pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String;
 
-    /// Ends an update the way its [`UpdateBehaviour`] (or [`EksDouble::end_next_api_updates`])
-    /// says. Returns false if it had already ended (for instance by its own [`Finish::After`]).
-    #[track_caller]
-    pub fn finish_update(&self, cluster: &str, update_id: &str) -> bool {
-        self.home().finish_update(cluster, update_id)
-    }
+        /// Ends an update the way its [`UpdateBehaviour`] (or [`EksDouble::end_next_api_updates`])
+        /// says. Returns false if it had already ended (for instance by its own [`Finish::After`]).
+        #[track_caller]
+        pub fn finish_update(&self, cluster: &str, update_id: &str) -> bool;
 
-    /// Ends an update as `end` says, whatever its behaviour said: an
-    /// [`Outcome`](super::Outcome), or an [`UpdateEnd`] with the errors `DescribeUpdate` is to
-    /// list. Returns false if it had already ended.
-    #[track_caller]
-    pub fn finish_update_with(
-        &self,
-        cluster: &str,
-        update_id: &str,
-        end: impl Into<UpdateEnd>,
-    ) -> bool {
-        self.home().finish_update_with(cluster, update_id, end)
-    }
+        /// Ends an update as `end` says, whatever its behaviour said: an
+        /// [`Outcome`](super::Outcome), or an [`UpdateEnd`] with the errors `DescribeUpdate` is to
+        /// list. Returns false if it had already ended.
+        #[track_caller]
+        pub fn finish_update_with(&self, cluster: &str, update_id: &str, end: impl Into<UpdateEnd>) -> bool;
 
-    /// The next updates the API starts on `cluster` end like `ends`; see
-    /// [`Scope::end_next_api_updates`].
-    #[track_caller]
-    pub fn end_next_api_updates(&self, cluster: &str, ends: impl IntoIterator<Item = UpdateEnd>) {
-        self.home().end_next_api_updates(cluster, ends);
-    }
+        /// The next updates the API starts on `cluster` end like `ends`; see
+        /// [`Scope::end_next_api_updates`].
+        #[track_caller]
+        pub fn end_next_api_updates(&self, cluster: &str, ends: impl IntoIterator<Item = UpdateEnd>);
 
-    /// The next `count` updates the API starts on `cluster` end `Failed` with `errors`; see
-    /// [`Scope::fail_next_api_updates`].
-    #[track_caller]
-    pub fn fail_next_api_updates(&self, cluster: &str, count: usize, errors: Vec<UpdateError>) {
-        self.home().fail_next_api_updates(cluster, count, errors);
-    }
+        /// The next `count` updates the API starts on `cluster` end `Failed` with `errors`; see
+        /// [`Scope::fail_next_api_updates`].
+        #[track_caller]
+        pub fn fail_next_api_updates(&self, cluster: &str, count: usize, errors: Vec<UpdateError>);
 
-    /// Sets the cluster's status (and cancels a pending `CREATING` to `ACTIVE` change).
-    #[track_caller]
-    pub fn set_status(&self, cluster: &str, status: ClusterStatus) {
-        self.home().set_status(cluster, status);
-    }
+        /// Sets the cluster's status (and cancels a pending `CREATING` to `ACTIVE` change).
+        #[track_caller]
+        pub fn set_status(&self, cluster: &str, status: ClusterStatus);
 
-    /// Removes a cluster at once (from then on: `ResourceNotFoundException`). Returns whether it
-    /// existed. For a deletion in progress, `set_status(name, ClusterStatus::Deleting)`.
-    pub fn delete_cluster(&self, cluster: &str) -> bool {
-        self.home().delete_cluster(cluster)
-    }
+        /// Removes a cluster at once (from then on: `ResourceNotFoundException`). Returns whether it
+        /// existed. For a deletion in progress, `set_status(name, ClusterStatus::Deleting)`.
+        pub fn delete_cluster(&self, cluster: &str) -> bool;
 
-    /// The cluster as `DescribeCluster` would show it now, if it exists.
-    pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot> {
-        self.home().cluster(name)
+        /// The cluster as `DescribeCluster` would show it now, if it exists.
+        pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot>;
+
+        /// The cluster's updates as `DescribeUpdate` shows them, oldest first (empty for an unknown
+        /// cluster). Platform updates are not among them.
+        pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot>;
     }
 
     /// Every cluster of every region and account, by account, region and name.
     pub fn clusters(&self) -> Vec<ClusterSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.core.lock();
-        state.settled_clusters(now).map(Cluster::snapshot).collect()
-    }
-
-    /// The cluster's updates as `DescribeUpdate` shows them, oldest first (empty for an unknown
-    /// cluster). Platform updates are not among them.
-    pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot> {
-        self.home().updates(cluster)
+        self.core.with_state_now(|state, now| {
+            state.settled_clusters(now).map(Cluster::snapshot).collect()
+        })
     }
 
     /// Makes the next `faults.len()` calls of `operation` meet these faults, in order; later
@@ -302,13 +286,7 @@ impl EksDouble {
     #[track_caller]
     pub fn requests_for(&self, operation: &str) -> Vec<RecordedRequest> {
         let operation = known_operation(operation);
-        self.core
-            .lock()
-            .log
-            .iter()
-            .filter(|request| request.operation == operation)
-            .cloned()
-            .collect()
+        requests_of(&self.core.lock().log, operation)
     }
 
     /// Waits until `count` requests for `operation` have been answered (or left hanging) and
@@ -325,11 +303,7 @@ impl EksDouble {
             timeout,
             || format!("{count} {operation} request(s)"),
             |log| {
-                let matching: Vec<RecordedRequest> = log
-                    .iter()
-                    .filter(|request| request.operation == operation)
-                    .cloned()
-                    .collect();
+                let matching = requests_of(log, operation);
                 (matching.len() >= count).then_some(matching)
             },
         )
@@ -436,17 +410,9 @@ impl Scope {
         change: EndpointChange,
         behaviour: UpdateBehaviour,
     ) -> String {
-        self.with_cluster(cluster, |cluster, now| {
+        self.start(cluster, |cluster| {
             let target = cluster.access.apply(&change);
-            let new = NewUpdate {
-                update_type: ENDPOINT_ACCESS_UPDATE.to_owned(),
-                target: Some(target),
-                behaviour,
-                end: behaviour.outcome.into(),
-                client_request_token: None,
-                origin: Origin::Someone,
-            };
-            cluster.start_update(new, now).to_owned()
+            someone_elses(ENDPOINT_ACCESS_UPDATE, Some(target), behaviour)
         })
     }
 
@@ -458,17 +424,7 @@ impl Scope {
         update_type: &str,
         behaviour: UpdateBehaviour,
     ) -> String {
-        self.with_cluster(cluster, |cluster, now| {
-            let new = NewUpdate {
-                update_type: update_type.to_owned(),
-                target: None,
-                behaviour,
-                end: behaviour.outcome.into(),
-                client_request_token: None,
-                origin: Origin::Someone,
-            };
-            cluster.start_update(new, now).to_owned()
-        })
+        self.start(cluster, |_| someone_elses(update_type, None, behaviour))
     }
 
     /// Starts work on AWS's side, like the automatic platform version updates that leave a
@@ -480,16 +436,13 @@ impl Scope {
     /// `Finish::Manual` when the test calls `finish_update(cluster, id)`; it changes no setting.
     #[track_caller]
     pub fn start_platform_update(&self, cluster: &str, finish: Finish) -> String {
-        self.with_cluster(cluster, |cluster, now| {
-            let new = NewUpdate {
-                update_type: "PlatformVersionUpdate".to_owned(),
-                target: None,
-                behaviour: UpdateBehaviour::staying_active(finish),
-                end: UpdateEnd::successful(),
-                client_request_token: None,
-                origin: Origin::Platform,
-            };
-            cluster.start_update(new, now).to_owned()
+        self.start(cluster, |_| NewUpdate {
+            update_type: "PlatformVersionUpdate".to_owned(),
+            target: None,
+            behaviour: UpdateBehaviour::staying_active(finish),
+            end: UpdateEnd::successful(),
+            client_request_token: None,
+            origin: Origin::Platform,
         })
     }
 
@@ -552,36 +505,46 @@ impl Scope {
 
     /// See [`EksDouble::cluster`].
     pub fn cluster(&self, name: &str) -> Option<ClusterSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.double.core.lock();
-        state
-            .cluster_mut(&self.place, name, now)
-            .map(|cluster| cluster.snapshot())
+        self.double.core.with_state_now(|state, now| {
+            state
+                .cluster_mut(&self.place, name, now)
+                .map(|cluster| cluster.snapshot())
+        })
     }
 
     /// The clusters here, by name.
     pub fn clusters(&self) -> Vec<ClusterSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.double.core.lock();
-        state
-            .settled_clusters_in(&self.place, now)
-            .map(Cluster::snapshot)
-            .collect()
+        self.double.core.with_state_now(|state, now| {
+            state
+                .settled_clusters_in(&self.place, now)
+                .map(Cluster::snapshot)
+                .collect()
+        })
     }
 
     /// See [`EksDouble::updates`].
     pub fn updates(&self, cluster: &str) -> Vec<UpdateSnapshot> {
-        let now = TokioInstant::now();
-        let mut state = self.double.core.lock();
-        state
-            .cluster_mut(&self.place, cluster, now)
-            .map(|cluster| {
-                cluster
-                    .describable_updates()
-                    .map(|update| update.snapshot())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.double.core.with_state_now(|state, now| {
+            state
+                .cluster_mut(&self.place, cluster, now)
+                .map(|cluster| {
+                    cluster
+                        .describable_updates()
+                        .map(|update| update.snapshot())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Starts the update `new` describes (from the cluster as it is now) on a cluster that must
+    /// exist here, and returns its id.
+    #[track_caller]
+    fn start(&self, cluster: &str, new: impl FnOnce(&Cluster) -> NewUpdate) -> String {
+        self.with_cluster(cluster, |cluster, now| {
+            let new = new(cluster);
+            cluster.start_update(new, now).to_owned()
+        })
     }
 
     /// Runs `change` on a cluster that must exist here, as it is now.
@@ -596,6 +559,40 @@ impl Scope {
         let cluster = state.cluster_for_test(&self.place, name, now);
         change(cluster, now)
     }
+}
+
+impl Core {
+    /// Runs `read` on the state, with the instant it is read at: snapshots are taken as of
+    /// now, so timed changes (updates that finish, clusters done creating) have landed.
+    fn with_state_now<T>(&self, read: impl FnOnce(&mut State, TokioInstant) -> T) -> T {
+        let now = TokioInstant::now();
+        read(&mut self.lock(), now)
+    }
+}
+
+/// An update someone else starts (console, Terraform, EKS itself): no request token, and it
+/// ends as `behaviour`'s outcome says.
+fn someone_elses(
+    update_type: &str,
+    target: Option<EndpointAccess>,
+    behaviour: UpdateBehaviour,
+) -> NewUpdate {
+    NewUpdate {
+        update_type: update_type.to_owned(),
+        target,
+        behaviour,
+        end: behaviour.outcome.into(),
+        client_request_token: None,
+        origin: Origin::Someone,
+    }
+}
+
+/// The requests in `log` for `operation`, in log order.
+fn requests_of(log: &[RecordedRequest], operation: &str) -> Vec<RecordedRequest> {
+    log.iter()
+        .filter(|request| request.operation == operation)
+        .cloned()
+        .collect()
 }
 
 #[track_caller]

@@ -7,6 +7,9 @@ use aws_sdk_eks::config::Credentials;
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::config::timeout::TimeoutConfig;
 use aws_sdk_eks::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eks::operation::describe_cluster::DescribeClusterError;
+use aws_sdk_eks::operation::describe_update::DescribeUpdateError;
+use aws_sdk_eks::operation::describe_update::builders::DescribeUpdateFluentBuilder;
 use aws_sdk_eks::operation::update_cluster_config::{
     UpdateClusterConfigError, UpdateClusterConfigOutput,
 };
@@ -17,10 +20,40 @@ use aws_sdk_eks::types::{
 use serde_json::json;
 use std::time::UNIX_EPOCH;
 
+// Shared with the integration tests, which cannot reach this crate's test code.
+#[path = "../../tests/eks_calls/mod.rs"]
+mod eks_calls;
+use eks_calls::cluster_names;
+
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn double(options: EksOptions) -> EksDouble {
     EksDouble::start(options).await.expect("EKS double starts")
+}
+
+/// A double with `options` and one cluster, `prod`, in its own account and region (public,
+/// open to the internet), and a client of it: where most tests start.
+async fn prod_double(options: EksOptions) -> (EksDouble, Client) {
+    let eks = double(options).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    let client = client(&eks);
+    (eks, client)
+}
+
+/// Options under which updates through the API behave as `behaviour` says.
+fn api_updates(behaviour: UpdateBehaviour) -> EksOptions {
+    EksOptions {
+        api_updates: behaviour,
+        ..EksOptions::default()
+    }
+}
+
+/// Options under which every answer takes `latency`, as over a network.
+fn answering_after(latency: Duration) -> EksOptions {
+    EksOptions {
+        latency,
+        ..EksOptions::default()
+    }
 }
 
 /// A client with fast retries, so retry tests take milliseconds, not seconds.
@@ -51,20 +84,51 @@ fn client_signed(eks: &EksDouble, region: &str, access_key_id: &str) -> Client {
     Client::from_conf(config)
 }
 
+async fn describe_cluster(client: &Client, name: &str) -> aws_sdk_eks::types::Cluster {
+    let described = client.describe_cluster().name(name).send().await;
+    described
+        .expect("DescribeCluster")
+        .cluster
+        .expect("cluster")
+}
+
+/// The error `DescribeCluster` of `name` must fail with; `why` says why it must fail.
+async fn describe_cluster_refused(client: &Client, name: &str, why: &str) -> DescribeClusterError {
+    let described = client.describe_cluster().name(name).send().await;
+    described.expect_err(why).into_service_error()
+}
+
+/// `DescribeUpdate` of one update of cluster `name`, to send.
+fn describe_update_request(
+    client: &Client,
+    name: &str,
+    update_id: &str,
+) -> DescribeUpdateFluentBuilder {
+    client.describe_update().name(name).update_id(update_id)
+}
+
 async fn describe_update(
     client: &Client,
     name: &str,
     update_id: &str,
 ) -> aws_sdk_eks::types::Update {
-    client
-        .describe_update()
-        .name(name)
-        .update_id(update_id)
+    let described = describe_update_request(client, name, update_id)
         .send()
-        .await
-        .expect("DescribeUpdate")
-        .update
-        .expect("update")
+        .await;
+    described.expect("DescribeUpdate").update.expect("update")
+}
+
+/// The error `DescribeUpdate` of `update_id` must fail with; `why` says why it must fail.
+async fn describe_update_refused(
+    client: &Client,
+    name: &str,
+    update_id: &str,
+    why: &str,
+) -> DescribeUpdateError {
+    let described = describe_update_request(client, name, update_id)
+        .send()
+        .await;
+    described.expect_err(why).into_service_error()
 }
 
 async fn listed_updates(client: &Client, name: &str) -> Vec<String> {
@@ -78,14 +142,26 @@ async fn listed_updates(client: &Client, name: &str) -> Vec<String> {
         .to_vec()
 }
 
-async fn cluster_names(client: &Client) -> Vec<String> {
-    client
-        .list_clusters()
-        .send()
-        .await
-        .expect("ListClusters")
-        .clusters()
-        .to_vec()
+/// The HTTP status of each request for `operation` so far (`None`: left hanging).
+fn statuses_of(eks: &EksDouble, operation: &str) -> Vec<Option<u16>> {
+    eks.requests_for(operation)
+        .iter()
+        .map(|request| request.status)
+        .collect()
+}
+
+/// The account each `ListClusters` so far was answered for, in order, by its label in `labels`
+/// (`"other"` for an account `labels` does not name).
+fn list_clusters_accounts<'a>(eks: &EksDouble, labels: &[(&str, &'a str)]) -> Vec<&'a str> {
+    eks.requests_for("ListClusters")
+        .iter()
+        .map(|request| {
+            labels
+                .iter()
+                .find(|(account, _)| *account == request.account)
+                .map_or("other", |(_, label)| *label)
+        })
+        .collect()
 }
 
 fn vpc(public: Option<bool>, private: Option<bool>, cidrs: Option<&[&str]>) -> VpcConfigRequest {
@@ -117,6 +193,23 @@ async fn close_public(
     update(client, name, vpc(Some(false), Some(true), None)).await
 }
 
+/// The id of the update the guard's revert of `name` starts; `why` says why it must be accepted.
+async fn close_public_id(client: &Client, name: &str, why: &str) -> String {
+    update_id(close_public(client, name).await.expect(why))
+}
+
+/// The error the guard's revert of `name` must be refused with; `why` says why.
+async fn close_public_refused(client: &Client, name: &str, why: &str) -> UpdateClusterConfigError {
+    close_public(client, name)
+        .await
+        .expect_err(why)
+        .into_service_error()
+}
+
+fn update_id(output: UpdateClusterConfigOutput) -> String {
+    output.update.and_then(|update| update.id).expect("id")
+}
+
 #[track_caller]
 fn invalid_parameter_message(
     result: Result<UpdateClusterConfigOutput, SdkError<UpdateClusterConfigError>>,
@@ -142,14 +235,7 @@ async fn describe_cluster_shows_the_seeded_cluster() {
             .tag("team", "platform"),
     );
 
-    let cluster = client(&eks)
-        .describe_cluster()
-        .name("prod")
-        .send()
-        .await
-        .expect("DescribeCluster")
-        .cluster
-        .expect("cluster");
+    let cluster = describe_cluster(&client(&eks), "prod").await;
     assert_eq!(cluster.name(), Some("prod"));
     assert_eq!(
         cluster.arn(),
@@ -194,20 +280,12 @@ async fn unknown_clusters_are_resource_not_found() {
     let eks = double(EksOptions::default()).await;
     let client = client(&eks);
 
-    let error = client
-        .describe_cluster()
-        .name("ghost")
-        .send()
-        .await
-        .expect_err("no such cluster");
-    let error = error.into_service_error();
+    let error = describe_cluster_refused(&client, "ghost", "no such cluster").await;
     assert!(error.is_resource_not_found_exception(), "{error:?}");
     assert_eq!(error.message(), Some("No cluster found for name: ghost."));
 
-    let error = close_public(&client, "ghost")
-        .await
-        .expect_err("no such cluster");
-    assert!(error.into_service_error().is_resource_not_found_exception());
+    let error = close_public_refused(&client, "ghost", "no such cluster").await;
+    assert!(error.is_resource_not_found_exception(), "{error:?}");
 }
 
 #[tokio::test]
@@ -265,9 +343,7 @@ async fn list_clusters_pages_by_100_like_eks() {
 
 #[tokio::test]
 async fn an_update_stays_in_progress_and_changes_nothing_until_it_finishes() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let (eks, client) = prod_double(EksOptions::default()).await;
 
     let update = close_public(&client, "prod")
         .await
@@ -301,13 +377,7 @@ async fn an_update_stays_in_progress_and_changes_nothing_until_it_finishes() {
     assert!(update.errors().is_empty());
 
     // Nothing has changed yet, and the cluster says UPDATING (the default behaviour).
-    let cluster = client
-        .describe_cluster()
-        .name("prod")
-        .send()
-        .await
-        .expect("describe");
-    let cluster = cluster.cluster.expect("cluster");
+    let cluster = describe_cluster(&client, "prod").await;
     assert_eq!(cluster.status().map(|s| s.as_str()), Some("UPDATING"));
     assert!(
         cluster
@@ -323,27 +393,11 @@ async fn an_update_stays_in_progress_and_changes_nothing_until_it_finishes() {
         .await
         .expect("ListUpdates");
     assert_eq!(listed.update_ids(), std::slice::from_ref(&update_id));
-    let described = client
-        .describe_update()
-        .name("prod")
-        .update_id(&update_id)
-        .send()
-        .await
-        .expect("DescribeUpdate")
-        .update
-        .expect("update");
+    let described = describe_update(&client, "prod", &update_id).await;
     assert_eq!(described.status().map(|s| s.as_str()), Some("InProgress"));
 
     assert!(eks.finish_update("prod", &update_id));
-    let described = client
-        .describe_update()
-        .name("prod")
-        .update_id(&update_id)
-        .send()
-        .await
-        .expect("DescribeUpdate")
-        .update
-        .expect("update");
+    let described = describe_update(&client, "prod", &update_id).await;
     assert_eq!(described.status().map(|s| s.as_str()), Some("Successful"));
     let cluster = eks.cluster("prod").expect("cluster");
     assert_eq!(cluster.status, ClusterStatus::Active);
@@ -359,16 +413,11 @@ async fn an_update_stays_in_progress_and_changes_nothing_until_it_finishes() {
 
 #[tokio::test]
 async fn a_second_update_while_one_runs_is_resource_in_use_even_when_the_cluster_says_active() {
-    let options = EksOptions {
-        api_updates: UpdateBehaviour {
-            status_during: StatusDuringUpdate::Active,
-            ..UpdateBehaviour::default()
-        },
-        ..EksOptions::default()
-    };
-    let eks = double(options).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let options = api_updates(UpdateBehaviour {
+        status_during: StatusDuringUpdate::Active,
+        ..UpdateBehaviour::default()
+    });
+    let (eks, client) = prod_double(options).await;
 
     let first = close_public(&client, "prod").await.expect("first update");
     let first_id = first.update.and_then(|update| update.id).expect("id");
@@ -424,15 +473,7 @@ async fn someone_elses_update_blocks_ours_and_a_failed_update_changes_nothing() 
     );
 
     assert!(eks.finish_update("prod", &theirs));
-    let described = client
-        .describe_update()
-        .name("prod")
-        .update_id(&theirs)
-        .send()
-        .await
-        .expect("DescribeUpdate")
-        .update
-        .expect("update");
+    let described = describe_update(&client, "prod", &theirs).await;
     assert_eq!(described.status().map(|s| s.as_str()), Some("Failed"));
     assert_eq!(described.errors().len(), 1);
     let cluster = eks.cluster("prod").expect("cluster");
@@ -455,31 +496,18 @@ async fn someone_elses_update_blocks_ours_and_a_failed_update_changes_nothing() 
 
 #[tokio::test]
 async fn an_update_with_a_duration_finishes_by_itself() {
-    let options = EksOptions {
-        api_updates: UpdateBehaviour {
-            finish: Finish::After(Duration::from_millis(300)),
-            ..UpdateBehaviour::default()
-        },
-        ..EksOptions::default()
-    };
-    let eks = double(options).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let options = api_updates(UpdateBehaviour {
+        finish: Finish::After(Duration::from_millis(300)),
+        ..UpdateBehaviour::default()
+    });
+    let (eks, client) = prod_double(options).await;
     close_public(&client, "prod").await.expect("update");
     assert_eq!(eks.updates("prod")[0].status, UpdateStatus::InProgress);
 
     // The passing of time is what is under test here.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let cluster = client
-        .describe_cluster()
-        .name("prod")
-        .send()
-        .await
-        .expect("describe");
-    let vpc = cluster
-        .cluster
-        .and_then(|c| c.resources_vpc_config)
-        .expect("vpc");
+    let cluster = describe_cluster(&client, "prod").await;
+    let vpc = cluster.resources_vpc_config.expect("vpc");
     assert!(!vpc.endpoint_public_access());
     assert_eq!(eks.updates("prod")[0].status, UpdateStatus::Successful);
 }
@@ -500,13 +528,7 @@ async fn a_creating_cluster_refuses_updates_until_it_is_active() {
         error.message(),
         Some("Cannot EndpointAccessUpdate because cluster new is in CREATING status")
     );
-    let described = client
-        .describe_cluster()
-        .name("new")
-        .send()
-        .await
-        .expect("describe");
-    let described = described.cluster.expect("cluster");
+    let described = describe_cluster(&client, "new").await;
     assert_eq!(
         described.endpoint(),
         None,
@@ -529,9 +551,7 @@ async fn a_creating_cluster_refuses_updates_until_it_is_active() {
 
 #[tokio::test]
 async fn requests_eks_refuses_are_invalid_parameter_with_eks_wording() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let (eks, client) = prod_double(EksOptions::default()).await;
 
     let no_op = update(&client, "prod", vpc(Some(true), Some(false), None)).await;
     assert_eq!(
@@ -636,9 +656,7 @@ async fn omitted_settings_keep_their_values_and_no_op_messages_show_the_real_val
 
 #[tokio::test]
 async fn a_retried_request_with_the_same_token_gets_the_same_update() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let (eks, client) = prod_double(EksOptions::default()).await;
     let send = || {
         client
             .update_cluster_config()
@@ -647,18 +665,8 @@ async fn a_retried_request_with_the_same_token_gets_the_same_update() {
             .resources_vpc_config(vpc(Some(false), Some(true), None))
             .send()
     };
-    let first = send()
-        .await
-        .expect("first")
-        .update
-        .and_then(|u| u.id)
-        .expect("id");
-    let again = send()
-        .await
-        .expect("replay")
-        .update
-        .and_then(|u| u.id)
-        .expect("id");
+    let first = update_id(send().await.expect("first"));
+    let again = update_id(send().await.expect("replay"));
     assert_eq!(first, again);
     assert_eq!(eks.updates("prod").len(), 1);
     assert_eq!(
@@ -669,23 +677,17 @@ async fn a_retried_request_with_the_same_token_gets_the_same_update() {
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_retried_by_the_sdk() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
+    let (eks, client) = prod_double(EksOptions::default()).await;
     eks.inject(
         "UpdateClusterConfig",
         vec![Fault::Throttle, Fault::ServiceUnavailable],
     );
     eks.inject("DescribeCluster", vec![Fault::ServerError]);
-    let client = client(&eks);
 
     close_public(&client, "prod")
         .await
         .expect("third attempt succeeds");
-    let statuses: Vec<Option<u16>> = eks
-        .requests_for("UpdateClusterConfig")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses = statuses_of(&eks, "UpdateClusterConfig");
     assert_eq!(statuses, [Some(429), Some(503), Some(200)]);
     assert_eq!(
         eks.updates("prod").len(),
@@ -720,17 +722,11 @@ async fn without_retries_the_error_codes_reach_the_caller() {
         ],
     );
 
-    let throttled = close_public(&client, "prod")
-        .await
-        .expect_err("throttled")
-        .into_service_error();
+    let throttled = close_public_refused(&client, "prod", "throttled").await;
     assert!(throttled.is_throttling_exception(), "{throttled:?}");
     assert_eq!(throttled.message(), Some("Rate exceeded"));
 
-    let denied = close_public(&client, "prod")
-        .await
-        .expect_err("denied")
-        .into_service_error();
+    let denied = close_public_refused(&client, "prod", "denied").await;
     assert_eq!(denied.code(), Some("AccessDeniedException"));
     assert!(
         denied.message().is_some_and(|m| m.contains(
@@ -739,10 +735,7 @@ async fn without_retries_the_error_codes_reach_the_caller() {
         "{denied:?}"
     );
 
-    let custom = close_public(&client, "prod")
-        .await
-        .expect_err("custom")
-        .into_service_error();
+    let custom = close_public_refused(&client, "prod", "custom").await;
     assert!(custom.is_invalid_request_exception(), "{custom:?}");
 }
 
@@ -773,11 +766,7 @@ async fn a_hung_call_times_out_and_the_retry_succeeds() {
         .await
         .expect("second attempt answers");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let statuses: Vec<Option<u16>> = eks
-        .requests_for("DescribeCluster")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses = statuses_of(&eks, "DescribeCluster");
     assert_eq!(statuses, [None, Some(200)]);
     assert_eq!(
         eks.requests_for("DescribeCluster")[0].fault,
@@ -840,13 +829,8 @@ async fn tags_are_listed_by_cluster_arn() {
 
 #[tokio::test]
 async fn wait_for_requests_resolves_when_the_calls_arrive() {
-    let options = EksOptions {
-        latency: Duration::from_millis(20),
-        ..EksOptions::default()
-    };
-    let eks = double(options).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let options = answering_after(Duration::from_millis(20));
+    let (eks, client) = prod_double(options).await;
 
     let caller = tokio::spawn(async move {
         close_public(&client, "prod")
@@ -890,10 +874,7 @@ async fn a_misspelt_operation_name_fails_loudly() {
 
 #[tokio::test]
 async fn a_sweep_of_hundreds_of_clusters_runs_concurrently() {
-    let options = EksOptions {
-        latency: Duration::from_millis(20),
-        ..EksOptions::default()
-    };
+    let options = answering_after(Duration::from_millis(20));
     let eks = double(options).await;
     for n in 0..300 {
         eks.add_cluster(ClusterSpec::new(&format!("c{n}")));
@@ -937,20 +918,13 @@ async fn unsupported_routes_are_recorded_and_refused() {
 
 #[tokio::test]
 async fn the_behaviour_of_api_updates_can_change_during_a_test() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
+    let (eks, client) = prod_double(EksOptions::default()).await;
     eks.set_api_updates(UpdateBehaviour {
         status_during: StatusDuringUpdate::Active,
         finish: Finish::Manual,
         outcome: Outcome::Failed,
     });
-    let client = client(&eks);
-    let id = close_public(&client, "prod")
-        .await
-        .expect("update")
-        .update
-        .and_then(|update| update.id)
-        .expect("id");
+    let id = close_public_id(&client, "prod", "update").await;
     assert_eq!(
         eks.cluster("prod").expect("cluster").status,
         ClusterStatus::Active
@@ -989,22 +963,15 @@ fn the_async_api_can_be_spawned() {
 
 #[tokio::test]
 async fn the_first_revert_can_fail_with_errors_and_the_retry_succeed() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
     let subnet_gone = UpdateError::new(
         UpdateErrorCode::SubnetNotFound,
         "The subnet ID 'subnet-0abc' does not exist",
     )
     .resource_ids(["subnet-0abc"]);
+    let (eks, client) = prod_double(EksOptions::default()).await;
     eks.fail_next_api_updates("prod", 1, vec![subnet_gone.clone()]);
-    let client = client(&eks);
 
-    let first = close_public(&client, "prod")
-        .await
-        .expect("the revert is accepted")
-        .update
-        .and_then(|update| update.id)
-        .expect("id");
+    let first = close_public_id(&client, "prod", "the revert is accepted").await;
     let running = describe_update(&client, "prod", &first).await;
     assert_eq!(running.status(), Some(&SdkUpdateStatus::InProgress));
     assert!(running.errors().is_empty(), "no errors while it runs");
@@ -1026,12 +993,7 @@ async fn the_first_revert_can_fail_with_errors_and_the_retry_succeed() {
     assert_eq!(eks.updates("prod")[0].errors, [subnet_gone]);
 
     // The retry is a new update, which ends as the API updates' behaviour says.
-    let retry = close_public(&client, "prod")
-        .await
-        .expect("the retry is accepted")
-        .update
-        .and_then(|update| update.id)
-        .expect("id");
+    let retry = close_public_id(&client, "prod", "the retry is accepted").await;
     assert_ne!(retry, first);
     assert!(eks.finish_update("prod", &retry));
     let succeeded = describe_update(&client, "prod", &retry).await;
@@ -1042,8 +1004,7 @@ async fn the_first_revert_can_fail_with_errors_and_the_retry_succeed() {
 
 #[tokio::test]
 async fn scripted_ends_apply_in_order_and_updates_can_be_cancelled_with_errors() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
+    let (eks, client) = prod_double(EksOptions::default()).await;
     let conflict = UpdateError::new(
         UpdateErrorCode::ConfigurationConflict,
         "Another operation changed the cluster",
@@ -1056,16 +1017,10 @@ async fn scripted_ends_apply_in_order_and_updates_can_be_cancelled_with_errors()
             UpdateEnd::failed(vec![denied.clone()]),
         ],
     );
-    let client = client(&eks);
 
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let id = close_public(&client, "prod")
-            .await
-            .expect("update")
-            .update
-            .and_then(|update| update.id)
-            .expect("id");
+        let id = close_public_id(&client, "prod", "update").await;
         assert!(eks.finish_update("prod", &id));
         ids.push(id);
     }
@@ -1112,15 +1067,10 @@ async fn scripted_ends_apply_in_order_and_updates_can_be_cancelled_with_errors()
 
 #[tokio::test]
 async fn a_platform_update_refuses_updates_that_no_listing_shows() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
+    let (eks, client) = prod_double(EksOptions::default()).await;
     let platform = eks.start_platform_update("prod", Finish::Manual);
-    let client = client(&eks);
 
-    let refused = close_public(&client, "prod")
-        .await
-        .expect_err("AWS is working on the cluster")
-        .into_service_error();
+    let refused = close_public_refused(&client, "prod", "AWS is working on the cluster").await;
     assert!(refused.is_resource_in_use_exception(), "{refused:?}");
     assert_eq!(
         refused.message(),
@@ -1132,23 +1082,15 @@ async fn a_platform_update_refuses_updates_that_no_listing_shows() {
         )
     );
     assert!(listed_updates(&client, "prod").await.is_empty());
-    let described = client
-        .describe_cluster()
-        .name("prod")
-        .send()
-        .await
-        .expect("DescribeCluster")
-        .cluster
-        .expect("cluster");
+    let described = describe_cluster(&client, "prod").await;
     assert_eq!(described.status().map(|s| s.as_str()), Some("ACTIVE"));
-    let not_found = client
-        .describe_update()
-        .name("prod")
-        .update_id(&platform)
-        .send()
-        .await
-        .expect_err("not an update anyone can describe")
-        .into_service_error();
+    let not_found = describe_update_refused(
+        &client,
+        "prod",
+        &platform,
+        "not an update anyone can describe",
+    )
+    .await;
     assert!(not_found.is_resource_not_found_exception(), "{not_found:?}");
     assert!(eks.updates("prod").is_empty());
 
@@ -1164,10 +1106,8 @@ async fn a_platform_update_refuses_updates_that_no_listing_shows() {
 
 #[tokio::test]
 async fn a_platform_update_with_a_duration_lifts_by_itself() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
+    let (eks, client) = prod_double(EksOptions::default()).await;
     let platform = eks.start_platform_update("prod", Finish::After(Duration::from_millis(200)));
-    let client = client(&eks);
     close_public(&client, "prod")
         .await
         .expect_err("refused while it runs");
@@ -1189,16 +1129,9 @@ async fn list_updates_can_lag_behind_a_new_update() {
         list_updates_lag: Duration::from_millis(300),
         ..EksOptions::default()
     };
-    let eks = double(options).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
-    let client = client(&eks);
+    let (_eks, client) = prod_double(options).await;
 
-    let id = close_public(&client, "prod")
-        .await
-        .expect("update")
-        .update
-        .and_then(|update| update.id)
-        .expect("id");
+    let id = close_public_id(&client, "prod", "update").await;
     assert!(
         listed_updates(&client, "prod").await.is_empty(),
         "not listed yet"
@@ -1235,14 +1168,7 @@ async fn clusters_live_in_the_region_their_requests_are_signed_for() {
     let recorded = eks.requests_for("ListClusters");
     assert_eq!(recorded[1].signing_region.as_deref(), Some("eu-central-1"));
 
-    let described = frankfurt
-        .describe_cluster()
-        .name("prod")
-        .send()
-        .await
-        .expect("DescribeCluster")
-        .cluster
-        .expect("cluster");
+    let described = describe_cluster(&frankfurt, "prod").await;
     assert_eq!(
         described.arn(),
         Some("arn:aws:eks:eu-central-1:111122223333:cluster/prod")
@@ -1261,18 +1187,9 @@ async fn clusters_live_in_the_region_their_requests_are_signed_for() {
         "the Frankfurt prod, not the one at home"
     );
 
-    let elsewhere = home
-        .describe_cluster()
-        .name("berlin")
-        .send()
-        .await
-        .expect_err("berlin is in another region")
-        .into_service_error();
+    let elsewhere = describe_cluster_refused(&home, "berlin", "berlin is in another region").await;
     assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
-    let elsewhere = close_public(&home, "berlin")
-        .await
-        .expect_err("berlin is in another region")
-        .into_service_error();
+    let elsewhere = close_public_refused(&home, "berlin", "berlin is in another region").await;
     assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
     let elsewhere = home
         .list_updates()
@@ -1284,25 +1201,14 @@ async fn clusters_live_in_the_region_their_requests_are_signed_for() {
     assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
 
     // Closing the Frankfurt prod leaves the prod at home alone.
-    let id = close_public(&frankfurt, "prod")
-        .await
-        .expect("update in Frankfurt")
-        .update
-        .and_then(|update| update.id)
-        .expect("id");
+    let id = close_public_id(&frankfurt, "prod", "update in Frankfurt").await;
     assert_eq!(
         listed_updates(&frankfurt, "prod").await,
         std::slice::from_ref(&id)
     );
     assert!(listed_updates(&home, "prod").await.is_empty());
-    let elsewhere = home
-        .describe_update()
-        .name("prod")
-        .update_id(&id)
-        .send()
-        .await
-        .expect_err("the update is of the Frankfurt prod")
-        .into_service_error();
+    let elsewhere =
+        describe_update_refused(&home, "prod", &id, "the update is of the Frankfurt prod").await;
     assert!(elsewhere.is_resource_not_found_exception(), "{elsewhere:?}");
     assert!(eks.updates("prod").is_empty());
     assert_eq!(eks.updates_in("eu-central-1", "prod").len(), 1);
@@ -1380,49 +1286,24 @@ async fn requests_signed_with_a_mapped_key_see_that_accounts_clusters() {
             .is_empty(),
         "an exact key wins over a test on keys"
     );
-    let accounts: Vec<&str> = eks
-        .requests_for("ListClusters")
-        .iter()
-        .map(|request| match request.account.as_str() {
-            DEFAULT_ACCOUNT => "default",
-            MEMBER => "member",
-            _ => "other",
-        })
-        .collect();
+    let accounts =
+        list_clusters_accounts(&eks, &[(DEFAULT_ACCOUNT, "default"), (MEMBER, "member")]);
     assert_eq!(accounts, ["default", "member", "member", "other"]);
 
-    let described = member
-        .describe_cluster()
-        .name("member-prod")
-        .send()
-        .await
-        .expect("DescribeCluster")
-        .cluster
-        .expect("cluster");
+    let described = describe_cluster(&member, "member-prod").await;
     assert_eq!(
-        described.arn(),
-        Some("arn:aws:eks:eu-west-1:222233334444:cluster/member-prod")
+        (described.arn(), described.role_arn()),
+        (
+            Some("arn:aws:eks:eu-west-1:222233334444:cluster/member-prod"),
+            Some("arn:aws:iam::222233334444:role/eks-cluster-role")
+        ),
+        "the cluster and its role are the member account's"
     );
-    assert!(
-        described
-            .role_arn()
-            .is_some_and(|arn| arn.starts_with("arn:aws:iam::222233334444:")),
-        "{described:?}"
-    );
-    let not_mine = own
-        .describe_cluster()
-        .name("member-prod")
-        .send()
-        .await
-        .expect_err("another account's cluster")
-        .into_service_error();
+    let not_mine = describe_cluster_refused(&own, "member-prod", "another account's cluster").await;
     assert!(not_mine.is_resource_not_found_exception(), "{not_mine:?}");
 
     eks.inject("UpdateClusterConfig", vec![Fault::AccessDenied]);
-    let denied = close_public(&member, "member-prod")
-        .await
-        .expect_err("denied")
-        .into_service_error();
+    let denied = close_public_refused(&member, "member-prod", "denied").await;
     assert!(
         denied.message().is_some_and(|m| m.contains(
             "arn:aws:sts::222233334444:assumed-role/eks-endpoint-guard/eks-endpoint-guard \
@@ -1500,16 +1381,12 @@ async fn unknown_keys_are_resolved_once_each_after_the_mappings() {
         ["ASIARESOLVED00000001", crate::TEST_ACCESS_KEY_ID],
         "once per key, never for mapped keys"
     );
-    let accounts: Vec<&str> = eks
-        .requests_for("ListClusters")
-        .iter()
-        .map(|request| match request.account.as_str() {
-            DEFAULT_ACCOUNT => "default",
-            MAPPED => "mapped",
-            RESOLVED => "resolved",
-            _ => "other",
-        })
-        .collect();
+    let labels = [
+        (DEFAULT_ACCOUNT, "default"),
+        (MAPPED, "mapped"),
+        (RESOLVED, "resolved"),
+    ];
+    let accounts = list_clusters_accounts(&eks, &labels);
     assert_eq!(
         accounts,
         [
@@ -1534,17 +1411,10 @@ async fn unknown_keys_are_resolved_once_each_after_the_mappings() {
 
 #[tokio::test]
 async fn max_requests_in_window_finds_the_busiest_window() {
-    let eks = double(EksOptions::default()).await;
-    eks.add_cluster(ClusterSpec::new("prod"));
+    let (eks, client) = prod_double(EksOptions::default()).await;
     eks.add_cluster(ClusterSpec::new("dev"));
-    let client = client(&eks);
     for name in ["prod", "dev", "prod", "prod"] {
-        client
-            .describe_cluster()
-            .name(name)
-            .send()
-            .await
-            .expect("DescribeCluster");
+        describe_cluster(&client, name).await;
     }
     client
         .list_updates()

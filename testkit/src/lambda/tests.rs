@@ -3,49 +3,17 @@
 
 use super::*;
 use crate::runtime::DEFAULT_FUNCTION_ARN;
+use crate::test_client::{Connection, RuntimeClient};
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::operation::RequestId;
+use aws_sdk_lambda::operation::invoke::builders::InvokeFluentBuilder;
 use aws_sdk_lambda::operation::invoke::{InvokeError, InvokeOutput};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use http_body_util::BodyExt;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::net::TcpStream;
 
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
 const PATIENCE: Duration = Duration::from_secs(10);
-
-async fn connect(address: &str) -> SendRequest<Full<Bytes>> {
-    let stream = TcpStream::connect(address).await.expect("connect");
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP/1.1 handshake");
-    tokio::spawn(connection);
-    sender
-}
-
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    request: hyper::http::request::Builder,
-    body: &[u8],
-) -> (StatusCode, hyper::HeaderMap, Bytes) {
-    let request = request
-        .header("host", "127.0.0.1")
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .expect("valid request");
-    let response = sender.send_request(request).await.expect("an answer");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, headers, body)
-}
 
 /// A function that takes one event at a time from `api` and answers with the event and its
 /// context, or reports an error when the event says `{"fail": message}`. Stops when dropped.
@@ -53,31 +21,30 @@ struct EchoFunction(tokio::task::JoinHandle<()>);
 
 impl EchoFunction {
     async fn start(api: &RuntimeApi) -> EchoFunction {
-        let mut runtime = connect(&api.address()).await;
+        let mut runtime = RuntimeClient::open(api).await;
         EchoFunction(tokio::spawn(async move {
             loop {
-                let next = Request::get("/2018-06-01/runtime/invocation/next");
-                let (status, headers, body) = send(&mut runtime, next, b"").await;
-                assert_eq!(status, StatusCode::OK);
-                let header = |name: &str| headers[name].to_str().expect("ASCII").to_owned();
-                let request_id = header("lambda-runtime-aws-request-id");
-                let event: Value = serde_json::from_slice(&body).expect("JSON event");
-                let (path, answer) = match event.get("fail") {
-                    Some(message) => (
-                        format!("/2018-06-01/runtime/invocation/{request_id}/error"),
-                        json!({"errorType": "EchoFailed", "errorMessage": message}),
-                    ),
-                    None => (
-                        format!("/2018-06-01/runtime/invocation/{request_id}/response"),
-                        json!({
+                let next = runtime.next().await;
+                let request_id = next.header("lambda-runtime-aws-request-id");
+                let event: Value = serde_json::from_slice(&next.body).expect("JSON event");
+                let status = match event.get("fail") {
+                    Some(message) => {
+                        let report = json!({"errorType": "EchoFailed", "errorMessage": message});
+                        runtime
+                            .report_error(request_id, report.to_string().as_bytes())
+                            .await
+                    }
+                    None => {
+                        let answer = json!({
                             "event": event,
                             "request_id": request_id,
-                            "deadline_ms": header("lambda-runtime-deadline-ms").parse::<u64>().expect("ms"),
-                        }),
-                    ),
+                            "deadline_ms": next.header("lambda-runtime-deadline-ms").parse::<u64>().expect("ms"),
+                        });
+                        runtime
+                            .respond(request_id, answer.to_string().as_bytes())
+                            .await
+                    }
                 };
-                let post = Request::post(path);
-                let (status, _, _) = send(&mut runtime, post, answer.to_string().as_bytes()).await;
                 assert_eq!(status, StatusCode::ACCEPTED);
             }
         }))
@@ -100,15 +67,41 @@ fn client(lambda: &LambdaStandIn) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::from_conf(config)
 }
 
+/// An emulator, a stand-in that queues into it, and a client of the stand-in. No function polls
+/// until a test starts one.
+async fn stand_in() -> (RuntimeApi, LambdaStandIn, aws_sdk_lambda::Client) {
+    let api = RuntimeApi::start().await.expect("emulator starts");
+    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
+        .await
+        .expect("stand-in starts");
+    let client = client(&lambda);
+    (api, lambda, client)
+}
+
+/// A plain HTTP connection to the stand-in, for requests in a form the SDK would not send.
+async fn raw_connection(lambda: &LambdaStandIn) -> Connection {
+    Connection::open(&lambda.endpoint_url()["http://".len()..]).await
+}
+
+/// An `Event` invoke of `function_name`, to send as it is or with more parameters.
+fn event(client: &aws_sdk_lambda::Client, function_name: &str) -> InvokeFluentBuilder {
+    client
+        .invoke()
+        .function_name(function_name)
+        .invocation_type(InvocationType::Event)
+}
+
+/// The error the stand-in answers `request` with; `why` says why it must refuse it.
+async fn refused(request: InvokeFluentBuilder, why: &str) -> InvokeError {
+    request.send().await.expect_err(why).into_service_error()
+}
+
 async fn invoke_event(
     client: &aws_sdk_lambda::Client,
     function_name: &str,
     payload: Value,
 ) -> Result<InvokeOutput, InvokeError> {
-    client
-        .invoke()
-        .function_name(function_name)
-        .invocation_type(InvocationType::Event)
+    event(client, function_name)
         .payload(Blob::new(payload.to_string()))
         .send()
         .await
@@ -125,11 +118,7 @@ fn epoch_ms(time: SystemTime) -> u64 {
 
 #[tokio::test]
 async fn an_event_invoke_is_answered_202_and_runs_as_a_fresh_invocation() {
-    let api = RuntimeApi::start().await.expect("emulator starts");
-    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
-        .await
-        .expect("stand-in starts");
-    let client = client(&lambda);
+    let (api, lambda, client) = stand_in().await;
 
     let output = invoke_event(&client, "eks-endpoint-guard", json!({"step": 2}))
         .await
@@ -168,12 +157,8 @@ async fn an_event_invoke_is_answered_202_and_runs_as_a_fresh_invocation() {
 
 #[tokio::test]
 async fn names_arns_and_encoded_qualified_arns_all_reach_the_function() {
-    let api = RuntimeApi::start().await.expect("emulator starts");
-    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
-        .await
-        .expect("stand-in starts");
+    let (api, lambda, client) = stand_in().await;
     let _function = EchoFunction::start(&api).await;
-    let client = client(&lambda);
 
     let names = [
         "eks-endpoint-guard".to_owned(),
@@ -188,11 +173,8 @@ async fn names_arns_and_encoded_qualified_arns_all_reach_the_function() {
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(output.status_code(), 202, "{name}");
     }
-    let output = client
-        .invoke()
-        .function_name("eks-endpoint-guard")
+    let output = event(&client, "eks-endpoint-guard")
         .qualifier("$LATEST")
-        .invocation_type(InvocationType::Event)
         .payload(Blob::new(json!({"n": 5}).to_string()))
         .send()
         .await
@@ -200,13 +182,13 @@ async fn names_arns_and_encoded_qualified_arns_all_reach_the_function() {
     assert_eq!(output.status_code(), 202);
 
     // Encoded by hand, to pin down the form on the wire whatever the SDK's encoder does.
-    let mut http = connect(&lambda.endpoint_url()["http://".len()..]).await;
+    let mut http = raw_connection(&lambda).await;
     let path = "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A111122223333%3Afunction%3Aeks-endpoint-guard%3A%24LATEST/invocations";
     let request = Request::post(path).header("x-amz-invocation-type", "Event");
-    let (status, headers, body) = send(&mut http, request, br#"{"n": 6}"#).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    assert!(body.is_empty());
-    assert!(headers.contains_key("x-amzn-requestid"));
+    let answer = http.send(request, br#"{"n": 6}"#).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert!(answer.body.is_empty());
+    assert!(answer.headers.contains_key("x-amzn-requestid"));
 
     let outcomes = lambda
         .wait_for_outcomes(7, PATIENCE)
@@ -229,11 +211,7 @@ async fn names_arns_and_encoded_qualified_arns_all_reach_the_function() {
 
 #[tokio::test]
 async fn other_functions_are_not_found_and_nothing_is_queued() {
-    let api = RuntimeApi::start().await.expect("emulator starts");
-    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
-        .await
-        .expect("stand-in starts");
-    let client = client(&lambda);
+    let (_api, lambda, client) = stand_in().await;
 
     for (name, message) in [
         (
@@ -267,11 +245,7 @@ async fn other_functions_are_not_found_and_nothing_is_queued() {
 
 #[tokio::test]
 async fn dry_runs_answer_204_and_other_requests_are_refused() {
-    let api = RuntimeApi::start().await.expect("emulator starts");
-    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
-        .await
-        .expect("stand-in starts");
-    let client = client(&lambda);
+    let (api, lambda, client) = stand_in().await;
     let invoke = || client.invoke().function_name("eks-endpoint-guard");
 
     let dry_run = invoke()
@@ -281,35 +255,22 @@ async fn dry_runs_answer_204_and_other_requests_are_refused() {
         .expect("a dry run passes");
     assert_eq!(dry_run.status_code(), 204);
 
-    let error = invoke()
-        .payload(Blob::new("{}"))
-        .send()
-        .await
-        .expect_err("RequestResponse (the default) is not supported")
-        .into_service_error();
+    let error = refused(
+        invoke().payload(Blob::new("{}")),
+        "RequestResponse (the default) is not supported",
+    )
+    .await;
     assert_eq!(error.code(), Some("InvocationTypeNotSupportedByStandIn"));
 
-    let error = invoke()
-        .invocation_type(InvocationType::Event)
-        .payload(Blob::new("{not json"))
-        .send()
-        .await
-        .expect_err("the payload must be JSON")
-        .into_service_error();
+    let not_json = event(&client, "eks-endpoint-guard").payload(Blob::new("{not json"));
+    let error = refused(not_json, "the payload must be JSON").await;
     assert!(
         matches!(error, InvokeError::InvalidRequestContentException(_)),
         "{error:?}"
     );
 
-    let error = client
-        .invoke()
-        .function_name("eks-endpoint-guard:live")
-        .qualifier("other")
-        .invocation_type(InvocationType::Event)
-        .send()
-        .await
-        .expect_err("two qualifiers that differ")
-        .into_service_error();
+    let two_qualifiers = event(&client, "eks-endpoint-guard:live").qualifier("other");
+    let error = refused(two_qualifiers, "two qualifiers that differ").await;
     assert!(
         matches!(error, InvokeError::InvalidParameterValueException(_)),
         "{error:?}"
@@ -317,8 +278,7 @@ async fn dry_runs_answer_204_and_other_requests_are_refused() {
     assert_eq!(lambda.accepted(), 0);
 
     // Without a payload the event is `{}`.
-    invoke()
-        .invocation_type(InvocationType::Event)
+    event(&client, "eks-endpoint-guard")
         .send()
         .await
         .expect("accepted");
@@ -326,21 +286,19 @@ async fn dry_runs_answer_204_and_other_requests_are_refused() {
     let outcomes = lambda.wait_for_outcomes(1, PATIENCE).await.expect("runs");
     assert_eq!(outcomes[0].0, json!({}));
 
-    let mut http = connect(&lambda.endpoint_url()["http://".len()..]).await;
-    let request = Request::get("/2015-03-31/functions");
-    let (status, headers, _) = send(&mut http, request, b"").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(headers["x-amzn-errortype"], "UnknownOperationException");
+    let mut http = raw_connection(&lambda).await;
+    let answer = http.send(Request::get("/2015-03-31/functions"), b"").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        answer.headers["x-amzn-errortype"],
+        "UnknownOperationException"
+    );
 }
 
 #[tokio::test]
 async fn a_function_error_is_recorded_as_the_outcome() {
-    let api = RuntimeApi::start().await.expect("emulator starts");
-    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
-        .await
-        .expect("stand-in starts");
+    let (api, lambda, client) = stand_in().await;
     let _function = EchoFunction::start(&api).await;
-    let client = client(&lambda);
 
     invoke_event(&client, "eks-endpoint-guard", json!({"fail": "boom"}))
         .await
@@ -362,11 +320,7 @@ async fn a_function_error_is_recorded_as_the_outcome() {
 
 #[tokio::test]
 async fn waiting_in_vain_says_what_was_seen() {
-    let api = RuntimeApi::start().await.expect("emulator starts");
-    let lambda = LambdaStandIn::start(&api, FUNCTION_TIMEOUT)
-        .await
-        .expect("stand-in starts");
-    let client = client(&lambda);
+    let (_api, lambda, client) = stand_in().await;
     invoke_event(&client, "eks-endpoint-guard", json!({"step": 2}))
         .await
         .expect("accepted");
@@ -394,10 +348,12 @@ fn function_names_parse_as_names_partial_and_full_arns() {
                   name: &str,
                   qualifier: Option<&str>| {
         Some(Target {
-            partition: partition.map(str::to_owned),
-            region: region.map(str::to_owned),
-            account: account.map(str::to_owned),
-            name: name.to_owned(),
+            function: FunctionId {
+                partition: partition.map(str::to_owned),
+                region: region.map(str::to_owned),
+                account: account.map(str::to_owned),
+                name: name.to_owned(),
+            },
             qualifier: qualifier.map(str::to_owned),
         })
     };
