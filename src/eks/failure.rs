@@ -42,6 +42,21 @@ pub(super) fn message(text: Option<&str>) -> String {
     text.unwrap_or("no message").to_string()
 }
 
+/// A modeled "does not exist" answer, for [`sort_error`]'s `modeled`.
+pub(super) fn not_found(text: Option<&str>) -> Option<EksFailure> {
+    Some(EksFailure::NotFound(message(text)))
+}
+
+/// A modeled "another update runs" answer.
+pub(super) fn in_use(text: Option<&str>) -> Option<EksFailure> {
+    Some(EksFailure::InUse(message(text)))
+}
+
+/// A modeled 5xx or throttling answer.
+pub(super) fn transient(text: Option<&str>) -> Option<EksFailure> {
+    Some(EksFailure::Transient(message(text)))
+}
+
 /// Sorts an SDK error: first by the operation's modeled variant (which is
 /// all a mocked error has), then by error code and HTTP status.
 pub(super) fn sort_error<E, R>(

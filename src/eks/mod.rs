@@ -34,7 +34,7 @@ pub use updates::{
 };
 
 use crate::policy::{EndpointAccess, EndpointFix};
-use failure::{is_already_desired, message, sort_error};
+use failure::{in_use, is_already_desired, message, not_found, sort_error, transient};
 use futures_util::StreamExt;
 
 /// A cluster (or update) EKS no longer knows is `Ok(None)`: deleted meanwhile.
@@ -131,15 +131,9 @@ impl Eks {
             Ok(output) => output,
             Err(err) => {
                 return gone_or_failed(sort_error(err, |e| match e {
-                    DescribeClusterError::ResourceNotFoundException(e) => {
-                        Some(EksFailure::NotFound(message(e.message())))
-                    }
-                    DescribeClusterError::ServerException(e) => {
-                        Some(EksFailure::Transient(message(e.message())))
-                    }
-                    DescribeClusterError::ServiceUnavailableException(e) => {
-                        Some(EksFailure::Transient(message(e.message())))
-                    }
+                    DescribeClusterError::ResourceNotFoundException(e) => not_found(e.message()),
+                    DescribeClusterError::ServerException(e) => transient(e.message()),
+                    DescribeClusterError::ServiceUnavailableException(e) => transient(e.message()),
                     _ => None,
                 }));
             }
@@ -206,12 +200,8 @@ impl Eks {
             Ok(output) => output,
             Err(err) => {
                 return gone_or_failed(sort_error(err, |e| match e {
-                    DescribeUpdateError::ResourceNotFoundException(e) => {
-                        Some(EksFailure::NotFound(message(e.message())))
-                    }
-                    DescribeUpdateError::ServerException(e) => {
-                        Some(EksFailure::Transient(message(e.message())))
-                    }
+                    DescribeUpdateError::ResourceNotFoundException(e) => not_found(e.message()),
+                    DescribeUpdateError::ServerException(e) => transient(e.message()),
                     _ => None,
                 }));
             }
@@ -266,12 +256,8 @@ impl Eks {
                 Ok(page) => page,
                 Err(err) => {
                     return gone_or_failed(sort_error(err, |e| match e {
-                        ListUpdatesError::ResourceNotFoundException(e) => {
-                            Some(EksFailure::NotFound(message(e.message())))
-                        }
-                        ListUpdatesError::ServerException(e) => {
-                            Some(EksFailure::Transient(message(e.message())))
-                        }
+                        ListUpdatesError::ResourceNotFoundException(e) => not_found(e.message()),
+                        ListUpdatesError::ServerException(e) => transient(e.message()),
                         _ => None,
                     }));
                 }
@@ -382,23 +368,15 @@ impl Eks {
                 ))),
             },
             Err(err) => match sort_error(err, |e| match e {
-                UpdateClusterConfigError::ResourceNotFoundException(e) => {
-                    Some(EksFailure::NotFound(message(e.message())))
-                }
-                UpdateClusterConfigError::ResourceInUseException(e) => {
-                    Some(EksFailure::InUse(message(e.message())))
-                }
+                UpdateClusterConfigError::ResourceNotFoundException(e) => not_found(e.message()),
+                UpdateClusterConfigError::ResourceInUseException(e) => in_use(e.message()),
                 UpdateClusterConfigError::InvalidParameterException(e)
                     if is_already_desired(e.message()) =>
                 {
                     Some(EksFailure::AlreadyDesired(message(e.message())))
                 }
-                UpdateClusterConfigError::ServerException(e) => {
-                    Some(EksFailure::Transient(message(e.message())))
-                }
-                UpdateClusterConfigError::ThrottlingException(e) => {
-                    Some(EksFailure::Transient(message(e.message())))
-                }
+                UpdateClusterConfigError::ServerException(e) => transient(e.message()),
+                UpdateClusterConfigError::ThrottlingException(e) => transient(e.message()),
                 _ => None,
             }) {
                 EksFailure::AlreadyDesired(_) => Ok(RevertStarted::AlreadyDesired),
