@@ -244,7 +244,7 @@ impl Guard {
                 }
                 // No look at the updates first: EKS refuses an update while
                 // another runs (`ResourceInUseException`), which leaves the
-                // cluster pending and untouched for one call, however long
+                // cluster pending and unchanged for one call, however long
                 // its history (issue 10). The settings read may be old ones
                 // (rancher/eks-operator#672) only while an update runs, and
                 // then EKS refuses.
