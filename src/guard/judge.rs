@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::backoff::Backoff;
 use super::token::{Cause, revert_token};
@@ -26,8 +26,8 @@ use super::{Answer, Deadline, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted, ExemptionRef, FailedRevert, Judged};
 use crate::clock::{epoch_seconds, now_seconds, seconds_since};
 use crate::eks::{
-    AccountRef, ClusterState, Eks, EksFailure, Place, RevertStarted, UpdateState, UpdateSummary,
-    describe_update_errors,
+    AccountRef, ClusterState, Eks, EksFailure, HISTORY_READS_IN_FLIGHT, Place, RevertStarted,
+    UpdateState, UpdateSummary, describe_update_errors,
 };
 use crate::error::GuardError;
 use crate::event::{ClusterChange, Origin};
@@ -119,7 +119,9 @@ impl Guard {
             if action != Action::Nothing {
                 // After the revert, before the alert: finished updates come
                 // from memory, so this is one pass per environment.
-                acted.history = self.openings(eks, name).await;
+                acted.history = self
+                    .openings(eks, name, acted.update_id.as_deref(), deadline)
+                    .await;
             }
             let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
             let judged = judged(&arn, &state, &action, &verdict, exemption.as_ref());
@@ -520,10 +522,60 @@ impl Guard {
 
 impl Guard {
     /// How often the cluster's endpoint was opened lately; `None` when its
-    /// updates cannot be read (the alert goes out without it).
-    pub(super) async fn openings(&self, eks: &Eks, name: &str) -> Option<Openings> {
-        let history = eks.history(name).await.ok()?;
+    /// updates cannot be read, or not in the time left (the alert goes out
+    /// without it).
+    async fn openings(
+        &self,
+        eks: &Eks,
+        name: &str,
+        ours: Option<&str>,
+        deadline: Deadline,
+    ) -> Option<Openings> {
+        let history = self.earlier_updates(eks, name, ours, deadline).await?;
         Some(openings(&self.config.policy, &history, now_seconds()))
+    }
+}
+
+impl Guard {
+    /// The cluster's updates other than `ours` (the revert just sent), for
+    /// the alert: whether the last attempt to close the endpoint failed, and
+    /// how often it was opened lately. Read after the revert, so a long
+    /// history never delays it, and only while the deadline leaves time for
+    /// the describes not yet remembered and the alert; `None` otherwise (the
+    /// alert goes out without them).
+    pub(super) async fn earlier_updates(
+        &self,
+        eks: &Eks,
+        name: &str,
+        ours: Option<&str>,
+        deadline: Deadline,
+    ) -> Option<Vec<UpdateSummary>> {
+        if !deadline.allows(self.time_for_calls(eks, 2)) {
+            return None;
+        }
+        let mut ids = eks.update_ids(name).await.ok()??;
+        ids.retain(|id| Some(id.as_str()) != ours);
+        let rounds = eks
+            .not_remembered(name, &ids)
+            .div_ceil(HISTORY_READS_IN_FLIGHT);
+        let needed = eks.pace().latency() * u32::try_from(rounds).unwrap_or(u32::MAX) * 3;
+        if !deadline.allows(needed + self.time_for_calls(eks, 1)) {
+            info!(
+                cluster = name,
+                updates = ids.len(),
+                "no time left to read the cluster's updates; alerting without them"
+            );
+            return None;
+        }
+        eks.describe_updates(name, &ids).await.ok()
+    }
+
+    /// Time for `calls` more calls on one cluster: their pace, three times
+    /// their measured latency, and the answer's margin. Not every call timing
+    /// out: a 60 s deadline would then judge nothing.
+    pub(super) fn time_for_calls(&self, eks: &Eks, calls: u32) -> Duration {
+        let pace = eks.pace();
+        pace.time_for(calls) + pace.latency() * calls * 3 + self.config.deadline_margin
     }
 }
 

@@ -9,18 +9,15 @@
 //! updates read for the alert, a few at a time, memory keeping the finished
 //! ones.
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::info;
 
 use super::judge::{Sent, acted_from, judged};
-use super::{Answer, Deadline, Guard, Invocation, log_decision};
+use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted};
 use crate::eks::{
-    AccountRef, Eks, EksFailure, HISTORY_READS_IN_FLIGHT, Place, UpdateState, UpdateSummary,
-    describe_update_errors,
+    AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
 };
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
@@ -303,49 +300,6 @@ impl Guard {
 
 /// Why a cluster the sweep did not get to is pending.
 const NOT_REACHED: &str = "not reached before the deadline";
-
-impl Guard {
-    /// The cluster's updates other than `ours` (the revert just sent), for
-    /// the alert: whether the last attempt to close the endpoint failed, and
-    /// how often it was opened lately. Read after the revert, so a long
-    /// history never delays it, and only while the deadline leaves time for
-    /// the describes not yet remembered and the alert; `None` otherwise (the
-    /// alert goes out without them).
-    async fn earlier_updates(
-        &self,
-        eks: &Eks,
-        name: &str,
-        ours: Option<&str>,
-        deadline: Deadline,
-    ) -> Option<Vec<UpdateSummary>> {
-        if !deadline.allows(self.time_for_calls(eks, 2)) {
-            return None;
-        }
-        let mut ids = eks.update_ids(name).await.ok()??;
-        ids.retain(|id| Some(id.as_str()) != ours);
-        let rounds = eks
-            .not_remembered(name, &ids)
-            .div_ceil(HISTORY_READS_IN_FLIGHT);
-        let needed = eks.pace().latency() * u32::try_from(rounds).unwrap_or(u32::MAX) * 3;
-        if !deadline.allows(needed + self.time_for_calls(eks, 1)) {
-            info!(
-                cluster = name,
-                updates = ids.len(),
-                "no time left to read the cluster's updates; alerting without them"
-            );
-            return None;
-        }
-        eks.describe_updates(name, &ids).await.ok()
-    }
-
-    /// Time for `calls` more calls on one cluster: their pace, three times
-    /// their measured latency, and the answer's margin. Not every call timing
-    /// out: a 60 s deadline would then judge nothing.
-    fn time_for_calls(&self, eks: &Eks, calls: u32) -> Duration {
-        let pace = eks.pace();
-        pace.time_for(calls) + pace.latency() * calls * 3 + self.config.deadline_margin
-    }
-}
 
 /// The sweep as the cause of a judgement: no call, no actor.
 fn swept_change(request: &SweepRequest, target: &Target) -> ClusterChange {
