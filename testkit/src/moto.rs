@@ -259,7 +259,9 @@ pub(crate) async fn caller_account(
     Ok(identity.account)
 }
 
-fn sdk_error(error: &(dyn std::error::Error + 'static)) -> String {
+/// An SDK error with its whole chain of causes, for a panic message (any
+/// SDK crate's error: `DisplayErrorContext` is smithy's, re-exported by each).
+pub(crate) fn sdk_error(error: &(dyn std::error::Error + 'static)) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(error).to_string()
 }
 

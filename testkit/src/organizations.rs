@@ -47,7 +47,7 @@ use std::time::Duration;
 use aws_sdk_organizations::types::{CreateAccountState, OrganizationFeatureSet};
 use tokio::time::Instant;
 
-use crate::moto::Moto;
+use crate::moto::{Moto, sdk_error};
 
 /// How long an account may take to be created (moto: no time at all).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -185,10 +185,6 @@ async fn create_account(client: &aws_sdk_organizations::Client, name: &str) -> S
             _ => panic!("moto did not create account {name}: {status:?}"),
         }
     }
-}
-
-fn sdk_error(error: &(dyn std::error::Error + 'static)) -> String {
-    aws_sdk_organizations::error::DisplayErrorContext(error).to_string()
 }
 
 #[cfg(test)]

@@ -386,13 +386,10 @@ async fn an_update_stays_in_progress_and_changes_nothing_until_it_finishes() {
             .endpoint_public_access()
     );
 
-    let listed = client
-        .list_updates()
-        .name("prod")
-        .send()
-        .await
-        .expect("ListUpdates");
-    assert_eq!(listed.update_ids(), std::slice::from_ref(&update_id));
+    assert_eq!(
+        listed_updates(&client, "prod").await,
+        std::slice::from_ref(&update_id)
+    );
     let described = describe_update(&client, "prod", &update_id).await;
     assert_eq!(described.status().map(|s| s.as_str()), Some("InProgress"));
 
@@ -419,8 +416,7 @@ async fn a_second_update_while_one_runs_is_resource_in_use_even_when_the_cluster
     });
     let (eks, client) = prod_double(options).await;
 
-    let first = close_public(&client, "prod").await.expect("first update");
-    let first_id = first.update.and_then(|update| update.id).expect("id");
+    let first_id = close_public_id(&client, "prod", "first update").await;
     assert_eq!(
         eks.cluster("prod").expect("cluster").status,
         ClusterStatus::Active
