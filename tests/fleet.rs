@@ -160,11 +160,7 @@ async fn an_open_cluster_is_reverted_before_its_history_is_read() {
     for _ in 0..2 {
         let id = eks.start_update(
             name,
-            EndpointChange {
-                public: Some(true),
-                private: None,
-                cidrs: Some(vec!["0.0.0.0/0".to_string()]),
-            },
+            EndpointChange::open_to_internet(),
             UpdateBehaviour::staying_active(Finish::Manual),
         );
         assert!(eks.finish_update(name, &id));
