@@ -290,16 +290,12 @@ async fn a_stack_tagged_cluster_is_warned_of_drift() {
 async fn the_sweep_warns_of_drift_from_the_stack_tag() {
     let list = mock!(aws_sdk_eks::Client::list_clusters)
         .then_output(|| ListClustersOutput::builder().clusters("prod-eu").build());
-    let history = mocks::no_updates();
     let (describe, updates, revert) = (
         open_cluster(&["0.0.0.0/0"], &[(STACK_TAG, "eksctl-prod-eu-cluster")]),
         updates(),
         revert_starts("revert-1"),
     );
-    let (guard, inbox) = guard_with(
-        config(&[]),
-        &[&list, &history, &describe, &updates, &revert],
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&list, &describe, &updates, &revert]);
     let payload: Value =
         serde_json::from_str(include_str!("../events/scheduled-sweep.json")).unwrap();
     guard

@@ -639,9 +639,8 @@ async fn exempt_tag_put_on_alerts_and_changes_nothing() {
 #[tokio::test]
 async fn exempt_tag_taken_off_alerts_then_reverts() {
     let describe_cluster = open_cluster();
-    let list_updates = mocks::no_updates();
     let revert = revert_starts("revert-7");
-    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
+    let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &revert]);
 
     let answer = answer_to(
         &guard,
@@ -1195,9 +1194,8 @@ async fn a_tag_that_does_not_exempt_is_alerted_then_the_cluster_reverted() {
     ];
     for (file, event, value, why, state) in cases {
         let describe_cluster = open_cluster_tagged(value);
-        let list_updates = mocks::no_updates();
         let revert = revert_starts("revert-8");
-        let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &list_updates, &revert]);
+        let (guard, inbox) = guard_with(config(&[]), &[&describe_cluster, &revert]);
 
         let answer = answer_to(&guard, event).await;
 
@@ -1257,14 +1255,10 @@ async fn the_sweep_reverts_a_cluster_whose_exemption_ended() {
             described(c)
         })
     };
-    let list_updates = mocks::no_updates();
     let revert = mock!(aws_sdk_eks::Client::update_cluster_config)
         .match_requests(|r| r.name() == Some("prod-eu"))
         .then_output(|| started("revert-sweep"));
-    let (guard, inbox) = guard_with(
-        config(&[]),
-        &[&list_clusters, &describe_cluster, &list_updates, &revert],
-    );
+    let (guard, inbox) = guard_with(config(&[]), &[&list_clusters, &describe_cluster, &revert]);
 
     let answer = run(
         &guard,
