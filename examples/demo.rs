@@ -10,10 +10,10 @@
 //! It prints the story and exits 0 only if the revert and the alert happened.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aws_sdk_eks::primitives::{DateTime, DateTimeFormat};
 use eks_endpoint_guard::alert::{Finding, email_text};
+use eks_endpoint_guard::{clock, policy};
 use guard_testkit::eks::{
     ClusterSnapshot, ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
 };
@@ -83,7 +83,7 @@ async fn run() -> Result<(), String> {
         UpdateBehaviour::staying_active(Finish::After(Duration::from_secs(3))),
     );
     // CloudTrail's eventTime: when EKS took the call.
-    let event_time = now_rfc3339()?;
+    let event_time = policy::rfc3339(clock::epoch_seconds());
     println!(
         "2. jane.doe@example.com runs `aws eks update-cluster-config --resources-vpc-config endpointPublicAccess=true,publicAccessCidrs=0.0.0.0/0`"
     );
@@ -109,14 +109,8 @@ async fn run() -> Result<(), String> {
         &[
             (SAMPLE_UPDATE_ID, &their_update),
             ("\"prod-eu\"", "\"payments-prod\""),
-            (
-                &format!("\"time\": \"{SAMPLE_TIME}\""),
-                &format!("\"time\": \"{event_time}\""),
-            ),
-            (
-                &format!("\"eventTime\": \"{SAMPLE_TIME}\""),
-                &format!("\"eventTime\": \"{event_time}\""),
-            ),
+            // The record's `time` and `eventTime`, the only places it stands.
+            (SAMPLE_TIME, &event_time),
         ],
     );
     println!(
@@ -193,17 +187,6 @@ async fn run() -> Result<(), String> {
     );
     println!("\nDemo OK: the endpoint was closed and the alert was delivered.");
     Ok(())
-}
-
-/// Now as CloudTrail writes times: `2026-11-23T06:00:01Z` (whole seconds).
-fn now_rfc3339() -> Result<String, String> {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| format!("the clock is before 1970: {e}"))?
-        .as_secs();
-    DateTime::from_secs(seconds as i64)
-        .fmt(DateTimeFormat::DateTime)
-        .map_err(|e| format!("formatting {seconds}: {e}"))
 }
 
 fn snapshot(eks: &EksDouble) -> Result<ClusterSnapshot, String> {
