@@ -12,7 +12,7 @@
 //!    20 ms: time, and EKS calls per compliant and per open cluster.
 //! 6. Organization sweep: 3 accounts x 2 regions.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use guard_testkit::eks::{
     ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
@@ -307,8 +307,7 @@ async fn main() -> Result<(), String> {
 /// cluster's budget (the emulator does not enforce deadlines).
 async fn sweep(guard: &FunctionProcess, payload: Vec<u8>) -> serde_json::Value {
     guard
-        .api
-        .invoke(payload, SystemTime::now() + Duration::from_secs(900))
+        .invoke_with_deadline(&payload, Duration::from_secs(900))
         .await
         .expect_response()
 }
