@@ -8,21 +8,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    EVENT_UPDATE_ID, GuardProcess, SECRET_ACCESS_KEY, Stage, finding_of, open_event, open_event_in,
-    private_cluster, quick_updates, sample, settings, someone_opened, someone_opens,
+    EVENT_UPDATE_ID, GuardProcess, SECRET_ACCESS_KEY, Stage, field, finding_of, open_event,
+    open_event_in, private_cluster, quick_updates, sample, settings, someone_opened, someone_opens,
 };
 use guard_testkit::eks::{ClusterSpec, EksDouble, Fault};
 use guard_testkit::moto::{self, Moto};
 use guard_testkit::runtime::Invocation;
-use serde_json::Value;
-
-fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
-    if record["fields"].is_object() {
-        &record["fields"][name]
-    } else {
-        &record[name]
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reverts_an_opened_endpoint_after_the_update_and_alerts_once() {

@@ -61,6 +61,16 @@ impl GuardProcess {
     }
 }
 
+/// A field of a JSON log record, whether `tracing` nested it under `fields`
+/// or put it at the top.
+pub fn field<'a>(record: &'a Value, name: &str) -> &'a Value {
+    if record["fields"].is_object() {
+        &record["fields"][name]
+    } else {
+        &record[name]
+    }
+}
+
 /// The guard's function in `account`, in eu-west-1.
 pub fn function_arn(account: &str) -> String {
     format!("arn:aws:lambda:eu-west-1:{account}:function:eks-endpoint-guard")
