@@ -250,22 +250,29 @@ async fn follow(
     progress: Arc<watch::Sender<Progress>>,
 ) {
     let mut running = JoinSet::new();
+    // An outcome the emulator dropped (never answered) has nothing to record.
+    let record = |finished: Result<(Value, Result<Invocation, _>), _>| {
+        if let Ok((payload, Ok(outcome))) = finished {
+            progress.send_modify(|progress| progress.outcomes.push((payload, outcome)));
+        }
+    };
     loop {
         tokio::select! {
             event = accepted.recv() => match event {
                 Some((payload, outcome)) => {
                     running.spawn(async move { (payload, outcome.await) });
                 }
-                // The request handler is gone with the server; nothing more can arrive.
-                None if running.is_empty() => return,
-                None => {}
-            },
-            Some(finished) = running.join_next(), if !running.is_empty() => {
-                // An outcome the emulator dropped (never answered) has nothing to record.
-                if let Ok((payload, Ok(outcome))) = finished {
-                    progress.send_modify(|progress| progress.outcomes.push((payload, outcome)));
+                // The request handler is gone with the server; nothing more can
+                // arrive. Wait for the rest here: a closed channel answers
+                // `None` at once, so going round the loop would spin.
+                None => {
+                    while let Some(finished) = running.join_next().await {
+                        record(finished);
+                    }
+                    return;
                 }
-            }
+            },
+            Some(finished) = running.join_next(), if !running.is_empty() => record(finished),
         }
     }
 }
