@@ -29,24 +29,20 @@ cd "$(dirname "$0")/.."
 
 kind=${1:-dev}
 case "$kind" in
-# req: the file pip installs; also_ok: the kinds whose stamp also satisfies
-# this one (they install a superset into the same virtualenv).
+# req: the file pip installs.
 dev)
     venv=.venv
     req=requirements-dev.txt
-    also_ok=()
     tools=(moto_server cfn-lint sam cargo-lambda)
     ;;
 moto)
     venv=.venv
     req=requirements-moto.txt
-    also_ok=(dev)
     tools=(moto_server)
     ;;
 checkov)
     venv=.venv-checkov
     req=requirements-checkov.txt
-    also_ok=()
     tools=(checkov)
     ;;
 *)
@@ -112,16 +108,8 @@ if command -v flock >/dev/null 2>&1; then
     flock 9
 fi
 
-stamp_matches() {
-    local k
-    for k in "$kind" "${also_ok[@]}"; do
-        [[ -f "$(stamp_of "$k")" && "$(cat "$(stamp_of "$k")")" == "$(want_of "$k")" ]] && return 0
-    done
-    return 1
-}
-
 up_to_date() {
-    stamp_matches || return 1
+    [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] || return 1
     "$venv/bin/python" -c 'pass' 2>/dev/null || return 1
     local t
     for t in "${tools[@]}"; do
