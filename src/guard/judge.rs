@@ -534,9 +534,7 @@ impl Guard {
         let history = self.earlier_updates(eks, name, ours, deadline).await?;
         Some(openings(&self.config.policy, &history, now_seconds()))
     }
-}
 
-impl Guard {
     /// The cluster's updates other than `ours` (the revert just sent), for
     /// the alert: whether the last attempt to close the endpoint failed, and
     /// how often it was opened lately. Read after the revert, so a long
