@@ -64,8 +64,16 @@ pub struct Config {
     pub organization_role_arn: Option<String>,
     /// Accounts the sweep leaves out (`SWEEP_EXCLUDE_ACCOUNTS`).
     pub sweep_exclude_accounts: Vec<String>,
-    /// How many clusters the sweep judges at a time.
+    /// How many clusters the sweep judges at a time in one account-region
+    /// (`SWEEP_CONCURRENCY`, default 2: EKS throttles per account and region).
     pub sweep_concurrency: usize,
+    /// How many account-regions one sweep invocation lists and judges at a
+    /// time (`SWEEP_PLACES_IN_FLIGHT`, default 16).
+    pub sweep_places_in_flight: usize,
+    /// How many accounts one sweep slice covers (`SWEEP_SLICE_ACCOUNTS`,
+    /// default 25): a sweep of more accounts hands each slice to its own
+    /// invocation.
+    pub sweep_slice_accounts: usize,
     /// Time-out of one attempt of an AWS call; a whole call (with the SDK's
     /// retries) gets three times as long. A hung endpoint then costs a
     /// bounded slice of the invocation, never the whole deadline.
@@ -256,18 +264,19 @@ impl Config {
             });
         }
 
-        let sweep_concurrency = match value("SWEEP_CONCURRENCY") {
-            None => 4,
-            Some(text) => match text.parse::<usize>() {
-                Ok(n) if (1..=16).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        variable: "SWEEP_CONCURRENCY",
-                        problem: format!("`{text}` is not a whole number from 1 to 16"),
-                    });
-                }
-            },
-        };
+        let sweep_concurrency = whole_number("SWEEP_CONCURRENCY", value("SWEEP_CONCURRENCY"), 2, 1..=16)?;
+        let sweep_places_in_flight = whole_number(
+            "SWEEP_PLACES_IN_FLIGHT",
+            value("SWEEP_PLACES_IN_FLIGHT"),
+            16,
+            1..=64,
+        )?;
+        let sweep_slice_accounts = whole_number(
+            "SWEEP_SLICE_ACCOUNTS",
+            value("SWEEP_SLICE_ACCOUNTS"),
+            25,
+            1..=1000,
+        )?;
 
         let security_hub = match value("SECURITY_HUB")
             .as_deref()
@@ -305,9 +314,34 @@ impl Config {
             organization_role_arn,
             sweep_exclude_accounts,
             sweep_concurrency,
+            sweep_places_in_flight,
+            sweep_slice_accounts,
             call_attempt_timeout,
             security_hub,
         })
+    }
+}
+
+/// A whole number in `range`, `default` when unset.
+fn whole_number(
+    variable: &'static str,
+    text: Option<String>,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            problem: format!(
+                "`{text}` is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        }),
     }
 }
 

@@ -27,6 +27,13 @@ pub struct InvocationMetrics {
     pub clusters_pending: u32,
     /// From the CloudTrail event's time to the revert request.
     pub event_to_revert_seconds: Option<f64>,
+    /// 1 when a sweep invocation (a whole sweep, or one slice) finished all
+    /// of its accounts and regions: the heartbeat.
+    pub sweep_completed: u32,
+    /// The slices a sweep was cut into: those a coordinator handed out, or 1
+    /// for a sweep done in one invocation. A sweep is whole when the
+    /// `SweepCompleted` of its period add up to its `SweepSlices`.
+    pub sweep_slices: u32,
 }
 
 /// Counts an invocation by its result.
@@ -47,6 +54,12 @@ pub fn measure(result: &Result<Answer, GuardError>) -> InvocationMetrics {
         }
     };
     if let Some(sweep) = &answer.sweep {
+        if sweep.slices_handed_out > 0 {
+            metrics.sweep_slices = sweep.slices_handed_out as u32;
+            return metrics;
+        }
+        metrics.sweep_completed = 1;
+        metrics.sweep_slices = u32::from(sweep.slice.is_none());
         metrics.clusters_swept = sweep.seen as u32;
         metrics.clusters_pending = sweep.pending.len() as u32;
         metrics.reverts = sweep.reverted as u32;
@@ -72,6 +85,8 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
         ("ClustersSwept", "Count"),
         ("RevertsFailed", "Count"),
         ("ClustersPending", "Count"),
+        ("SweepCompleted", "Count"),
+        ("SweepSlices", "Count"),
     ];
     let mut document = json!({
         "_aws": {
@@ -87,6 +102,8 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
         "ClustersSwept": metrics.clusters_swept,
         "RevertsFailed": metrics.reverts_failed,
         "ClustersPending": metrics.clusters_pending,
+        "SweepCompleted": metrics.sweep_completed,
+        "SweepSlices": metrics.sweep_slices,
     });
     if let Some(seconds) = metrics.event_to_revert_seconds {
         document["EventToRevertSeconds"] = json!(seconds);

@@ -36,24 +36,37 @@ impl Organization {
         Organization { client }
     }
 
-    /// The ids of the organization's active accounts.
-    pub async fn active_accounts(&self) -> Result<Vec<String>, String> {
-        let mut accounts = Vec::new();
+    /// The ids of the organization's active accounts, page by page while
+    /// `may_go_on` allows another call (the sweep's deadline): an
+    /// organization of a thousand accounts is 50 pages of 20.
+    pub async fn active_accounts(&self, may_go_on: impl Fn() -> bool) -> AccountList {
+        let mut list = AccountList::default();
         let mut next_token: Option<String> = None;
         loop {
-            let page = self
+            if !may_go_on() {
+                list.incomplete = Some(format!(
+                    "Organizations ListAccounts stopped at the deadline after {} accounts",
+                    list.accounts.len()
+                ));
+                return list;
+            }
+            let page = match self
                 .client
                 .list_accounts()
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    list.incomplete = Some(format!(
                         "Organizations ListAccounts failed: {}",
                         DisplayErrorContext(&e)
-                    )
-                })?;
-            accounts.extend(
+                    ));
+                    return list;
+                }
+            };
+            list.accounts.extend(
                 page.accounts()
                     .iter()
                     .filter(|account| is_active(account))
@@ -61,10 +74,17 @@ impl Organization {
             );
             match page.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => return Ok(accounts),
+                _ => return list,
             }
         }
     }
+}
+
+/// The active accounts listed, and why the list is short when it is.
+#[derive(Debug, Default)]
+pub struct AccountList {
+    pub accounts: Vec<String>,
+    pub incomplete: Option<String>,
 }
 
 fn is_active(account: &Account) -> bool {

@@ -26,7 +26,7 @@ use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigError;
 use aws_sdk_eks::types::VpcConfigRequest;
 use std::collections::HashMap;
 
-pub use clients::{AccountRef, EksClients, Place};
+pub use clients::{AccountRef, AccountSession, EksClients, Place};
 pub use failure::{EksFailure, HttpStatus};
 pub use pace::CallPace;
 pub use updates::{
@@ -92,6 +92,10 @@ pub struct Eks {
     client: aws_sdk_eks::Client,
     finished: FinishedUpdates,
     pace: CallPace,
+    /// The account-region this client reaches (`account/region`), so that
+    /// same-named clusters of different accounts are paced apart. Empty for
+    /// the function's own client.
+    place: std::sync::Arc<str>,
 }
 
 impl Eks {
@@ -100,7 +104,21 @@ impl Eks {
             client,
             finished: FinishedUpdates::default(),
             pace,
+            place: std::sync::Arc::from(""),
         }
+    }
+
+    /// The same client, known to reach `place`.
+    pub fn at(self, place: &Place) -> Eks {
+        Eks {
+            place: std::sync::Arc::from(place.to_string()),
+            ..self
+        }
+    }
+
+    /// Waits until a call on cluster `name` of this client's place may go.
+    async fn admit(&self, name: &str) {
+        self.pace.admit(&format!("{}/{name}", self.place)).await;
     }
 
     /// Runs one EKS call, and counts how long it took.
@@ -123,7 +141,7 @@ impl Eks {
 
     /// Reads the cluster; `Ok(None)` when it no longer exists.
     pub async fn describe(&self, name: &str) -> Result<Option<ClusterState>, EksFailure> {
-        self.pace.admit(name).await;
+        self.admit(name).await;
         let output = match self
             .timed(self.client.describe_cluster().name(name).send())
             .await
@@ -185,7 +203,7 @@ impl Eks {
             return Ok(Some(known));
         }
         if paced {
-            self.pace.admit(name).await;
+            self.admit(name).await;
         }
         let result = self
             .timed(
@@ -241,7 +259,7 @@ impl Eks {
         let mut ids = Vec::new();
         loop {
             if paced {
-                self.pace.admit(name).await;
+                self.admit(name).await;
             }
             let result = self
                 .timed(
@@ -349,7 +367,7 @@ impl Eks {
                 .set_public_access_cidrs(Some(kept.clone()))
                 .build(),
         };
-        self.pace.admit(name).await;
+        self.admit(name).await;
         let result = self
             .timed(
                 self.client
@@ -386,10 +404,19 @@ impl Eks {
     }
 
     /// Every cluster name of the region, all pages.
-    pub async fn list_clusters(&self) -> Result<Vec<String>, EksFailure> {
+    pub async fn list_clusters(
+        &self,
+        may_go_on: impl Fn() -> bool,
+    ) -> Result<Vec<String>, EksFailure> {
         let mut names = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
+            if !may_go_on() {
+                return Err(EksFailure::Transient(format!(
+                    "ListClusters stopped at the deadline after {} clusters",
+                    names.len()
+                )));
+            }
             let page = self
                 .timed(
                     self.client

@@ -25,6 +25,11 @@ use tokio::time::Instant;
 
 const BURST: f64 = 2.0;
 
+/// Above this many buckets, the full ones are dropped: a full bucket acts as
+/// a missing one, so the memory stays that of the clusters called in the
+/// last second or so, not of every cluster of an organization ever swept.
+const BUCKETS_KEPT: usize = 256;
+
 #[derive(Clone, Debug)]
 pub struct CallPace {
     rate: f64,
@@ -40,6 +45,13 @@ const FIRST_GUESS: Duration = Duration::from_millis(200);
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+impl Bucket {
+    /// The tokens at `now`, before the cap.
+    fn refilled(&self, now: Instant, rate: f64) -> f64 {
+        self.tokens + now.duration_since(self.at).as_secs_f64() * rate
+    }
 }
 
 impl CallPace {
@@ -89,12 +101,15 @@ impl CallPace {
     /// queue behind each other) and says how long to wait for it.
     fn reserve(&self, cluster: &str, now: Instant) -> Duration {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= BUCKETS_KEPT {
+            let rate = self.rate;
+            buckets.retain(|_, b| b.refilled(now, rate) < BURST);
+        }
         let bucket = buckets.entry(cluster.to_string()).or_insert(Bucket {
             tokens: BURST,
             at: now,
         });
-        let refilled = bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * self.rate;
-        bucket.tokens = refilled.min(BURST) - 1.0;
+        bucket.tokens = bucket.refilled(now, self.rate).min(BURST) - 1.0;
         bucket.at = now;
         if bucket.tokens >= 0.0 {
             Duration::ZERO
@@ -144,6 +159,26 @@ mod tests {
             .map(Duration::as_millis)
             .collect();
         assert_eq!(ms, [0, 0, 500]);
+    }
+
+    #[test]
+    fn full_buckets_are_forgotten_but_busy_ones_are_kept() {
+        let pace = CallPace::new(2.0);
+        let start = Instant::now();
+        for i in 1..BUCKETS_KEPT {
+            schedule(&pace, &format!("c{i}"), start, 1);
+        }
+        // "busy" spends its burst and owes one call.
+        schedule(&pace, "busy", start, 3);
+        let kept = |pace: &CallPace| pace.buckets.lock().unwrap().len();
+        assert_eq!(kept(&pace), BUCKETS_KEPT);
+        // One more cluster once the others are full again: they go; "busy"
+        // (0.2 tokens by then) stays, with what it still owes.
+        let later = start + Duration::from_millis(600);
+        schedule(&pace, "new", later, 1);
+        assert_eq!(kept(&pace), 2);
+        let owed = schedule(&pace, "busy", later, 1)[0].as_secs_f64();
+        assert!((owed - 0.4).abs() < 1e-6, "{owed}");
     }
 
     #[test]

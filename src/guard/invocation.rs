@@ -29,6 +29,12 @@ impl Deadline {
         Instant::now() + needed < self.0
     }
 
+    /// A deadline `margin` earlier: work stops there, so that what must
+    /// follow it (an alert, the answer) still fits.
+    pub fn before(&self, margin: Duration) -> Deadline {
+        Deadline(self.0.checked_sub(margin).unwrap_or_else(Instant::now))
+    }
+
     /// Time left (zero once passed).
     pub fn left(&self) -> Duration {
         self.0.saturating_duration_since(Instant::now())

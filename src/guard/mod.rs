@@ -11,6 +11,7 @@
 //!   decide, revert, alert, follow the revert to its end.
 //! - `exemption`: the exempt tag put on or taken off.
 //! - `sweep`: every cluster of every account, without waiting.
+//! - `fan_out`: a sweep too large for one invocation, handed out in slices.
 //! - `backoff`: the pause before any retry.
 //! - `security_hub`: the violation recorded as a Security Hub finding.
 //!
@@ -21,6 +22,7 @@
 
 mod backoff;
 mod exemption;
+mod fan_out;
 mod handoff;
 pub mod invocation;
 mod judge;
@@ -156,6 +158,15 @@ impl Guard {
         payload: &Value,
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
+        if let Some(slice) = fan_out::unwrap_slice(payload) {
+            return match slice {
+                Ok(slice) => self.sweep_slice(&slice, invocation).await,
+                Err(invalid) => {
+                    warn!(action = "rejected", reason = %invalid, "decision");
+                    Err(invalid.into())
+                }
+            };
+        }
         let (event, invocation) = match event::unwrap_hand_off(payload) {
             Ok(None) => (Cow::Borrowed(payload), Cow::Borrowed(invocation)),
             Ok(Some((hand_off, event))) => (

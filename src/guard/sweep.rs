@@ -1,37 +1,58 @@
 //! The scheduled sweep: every cluster of every swept account and guarded
-//! region, judged without waiting, a few at a time.
+//! region, judged without waiting.
+//!
+//! The steps: list the accounts and regions (the scope), then, for a scope
+//! larger than one slice, hand each slice to its own invocation
+//! ([`super::fan_out`]); otherwise list and judge each account-region, tally,
+//! and tell. Work is bounded where AWS meters it: one set of credentials per
+//! account (STS limits are per account), at most `SWEEP_PLACES_IN_FLIGHT`
+//! account-regions at a time, and in each at most `SWEEP_CONCURRENCY`
+//! clusters (EKS throttles per account and region). Every step looks at the
+//! deadline first; what it leaves is named, never dropped.
 //!
 //! Most clusters comply, and a finished update never changes, so a cluster is
 //! read first (`DescribeCluster`: one call for a compliant `ACTIVE` cluster,
 //! however long its history). A cluster that breaks the policy is reverted at
 //! once (EKS refuses while an update runs: pending) without following the
 //! revert, the next sweep or the event sees how it ended; only then are its
-//! updates read for the alert, a few at a time, memory keeping the finished
-//! ones.
+//! updates read for the alert, a few at a time.
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use tracing::info;
 
 use super::judge::{Sent, acted_from, judged};
 use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted};
 use crate::eks::{
-    AccountRef, Eks, EksFailure, Place, UpdateState, UpdateSummary, describe_update_errors,
+    AccountRef, AccountSession, ClusterState, Eks, EksFailure, Place, UpdateState, UpdateSummary,
+    describe_update_errors,
 };
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
 use crate::history::openings;
 use crate::outcome::Outcome;
-use crate::policy::{Action, EndpointAccess, Policy, evaluate};
+use crate::policy::{Action, EndpointAccess, EndpointFix, Policy, evaluate};
 use crate::sweep_alert::SweepProblems;
 
 /// The sweep's tally, logged in one line and returned in the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SweepSummary {
+    /// Which slice of a sliced sweep this invocation swept (`3/40`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slice: Option<String>,
+    /// A sweep too large for one invocation: how many slices it handed to
+    /// invocations of their own (it then sweeps nothing itself).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub slices_handed_out: usize,
     pub accounts: usize,
     pub regions: usize,
+    /// Account-regions whose clusters were listed.
+    pub places_listed: usize,
     pub seen: usize,
     pub compliant: usize,
     pub reverted: usize,
@@ -43,7 +64,20 @@ pub struct SweepSummary {
     pub pending: Vec<String>,
     /// Of the pending ones, those the deadline left untouched.
     pub not_reached: usize,
+    /// What could not be listed or judged, account-regions the deadline left
+    /// unlisted among them: alerted, and the invocation fails.
     pub failed: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The accounts and regions one invocation sweeps (or hands out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepScope {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
 }
 
 /// One cluster to sweep.
@@ -59,36 +93,84 @@ impl Guard {
         request: &SweepRequest,
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
-        let home = invocation.home().unwrap_or_else(|| AccountRef {
-            partition: "aws".to_string(),
-            region: request.region.clone(),
-            account: request.account.clone(),
-        });
-        let mut problems = Vec::new();
-        let places = self.sweep_places(&home, &mut problems).await;
-        let mut summary = SweepSummary {
-            accounts: count_distinct(places.iter().map(|p| &p.account)),
-            regions: count_distinct(places.iter().map(|p| &p.region)),
-            failed: problems,
-            ..SweepSummary::default()
-        };
-        let targets = self.list_targets(&places, &home, &mut summary).await;
-        summary.seen = targets.len();
-        let home = &home;
-        let outcomes: Vec<(String, Result<Answer, GuardError>)> =
-            futures_util::stream::iter(targets)
-                .map(|target| async move {
-                    let label = format!("{}/{}", target.place, target.name);
-                    (
-                        label,
-                        self.sweep_one(&target, request, home, invocation).await,
-                    )
-                })
-                .buffer_unordered(self.config.sweep_concurrency)
-                .collect()
+        let home = sweep_home(request, invocation);
+        let (scope, problems) = self.sweep_scope(&home, invocation).await;
+        if self.fans_out(&scope, invocation) {
+            return self
+                .fan_out(request, &home, &scope, problems, invocation)
                 .await;
-        tally(&mut summary, outcomes);
+        }
+        let summary = SweepSummary::of(&scope, problems, None);
+        self.sweep_part(request, &home, &scope, summary, invocation)
+            .await
+    }
+
+    /// List, judge, tally and tell for `scope`: a whole sweep, or one slice.
+    pub(super) async fn sweep_part(
+        &self,
+        request: &SweepRequest,
+        home: &AccountRef,
+        scope: &SweepScope,
+        mut summary: SweepSummary,
+        invocation: &Invocation,
+    ) -> Result<Answer, GuardError> {
+        // The answer, and the alert of what was left, go out before the
+        // deadline: judging stops that much earlier.
+        let judging = Invocation {
+            deadline: invocation.deadline.before(self.time_to_answer()),
+            ..invocation.clone()
+        };
+        self.sweep_accounts(request, home, scope, &judging, &mut summary)
+            .await;
+        summary.pending.sort();
+        summary.failed.sort();
         log_sweep(&summary);
+        self.tell_sweep(request, home, summary).await
+    }
+
+    /// Time kept for the sweep's own alert and answer: one SNS call with its
+    /// retries, and a second.
+    pub(super) fn time_to_answer(&self) -> Duration {
+        self.config.call_timeout() + Duration::from_secs(1)
+    }
+
+    /// Every account (its own first, then the organization's active ones,
+    /// then `SWEEP_ACCOUNTS`, less `SWEEP_EXCLUDE_ACCOUNTS`) in every guarded
+    /// region (its own first, then `GUARD_REGIONS`). An organization that
+    /// cannot be listed (or not before the deadline) is a problem; the
+    /// accounts listed are still swept.
+    async fn sweep_scope(
+        &self,
+        home: &AccountRef,
+        invocation: &Invocation,
+    ) -> (SweepScope, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut accounts = vec![home.account.clone()];
+        if let Some(organization) = &self.organization {
+            let room = self.time_to_answer() * 2;
+            let listed = organization
+                .active_accounts(|| invocation.deadline.allows(room))
+                .await;
+            accounts.extend(listed.accounts);
+            problems.extend(listed.incomplete.map(|p| format!("organization: {p}")));
+        }
+        accounts.extend(self.config.sweep_accounts.iter().cloned());
+        accounts.retain(|a| !self.config.sweep_exclude_accounts.contains(a));
+        let mut regions = vec![home.region.clone()];
+        regions.extend(self.config.guard_regions.iter().cloned());
+        dedup(&mut accounts);
+        dedup(&mut regions);
+        (SweepScope { accounts, regions }, problems)
+    }
+
+    /// The sweep's alert when it could not reach or judge everything, and
+    /// its answer.
+    pub(super) async fn tell_sweep(
+        &self,
+        request: &SweepRequest,
+        home: &AccountRef,
+        summary: SweepSummary,
+    ) -> Result<Answer, GuardError> {
         if let Some(first) = summary.failed.first() {
             self.tell_sweep_problems(request, home, &summary).await?;
             return Err(GuardError::SweepIncomplete {
@@ -103,35 +185,6 @@ impl Guard {
         })
     }
 
-    /// Every account (its own first, then the organization's active ones,
-    /// then `SWEEP_ACCOUNTS`, less `SWEEP_EXCLUDE_ACCOUNTS`) in every guarded
-    /// region (its own first, then `GUARD_REGIONS`). An organization that
-    /// cannot be listed is a problem; the listed accounts are still swept.
-    async fn sweep_places(&self, home: &AccountRef, problems: &mut Vec<String>) -> Vec<Place> {
-        let mut accounts = vec![home.account.clone()];
-        if let Some(organization) = &self.organization {
-            match organization.active_accounts().await {
-                Ok(active) => accounts.extend(active),
-                Err(failure) => problems.push(format!("organization: {failure}")),
-            }
-        }
-        accounts.extend(self.config.sweep_accounts.iter().cloned());
-        accounts.retain(|a| !self.config.sweep_exclude_accounts.contains(a));
-        let mut regions = vec![home.region.clone()];
-        regions.extend(self.config.guard_regions.iter().cloned());
-        dedup(&mut accounts);
-        dedup(&mut regions);
-        accounts
-            .iter()
-            .flat_map(|account| {
-                regions
-                    .iter()
-                    .map(move |region| Place::new(account, region))
-            })
-            .collect()
-    }
-
-    /// The sweep's own alert, when it could not reach or judge everything.
     async fn tell_sweep_problems(
         &self,
         request: &SweepRequest,
@@ -166,36 +219,116 @@ impl Guard {
         })
     }
 
-    async fn list_targets(
+    /// The accounts, a few at a time (each holds its credentials only while
+    /// its regions are swept); their account-regions share
+    /// `SWEEP_PLACES_IN_FLIGHT` places in flight.
+    async fn sweep_accounts(
         &self,
-        places: &[Place],
+        request: &SweepRequest,
         home: &AccountRef,
+        scope: &SweepScope,
+        invocation: &Invocation,
         summary: &mut SweepSummary,
-    ) -> Vec<Target> {
-        let mut targets = Vec::new();
-        for place in places {
-            let Some(eks) = self.eks.for_place(place, home).await else {
-                summary.failed.push(format!(
+    ) {
+        let in_flight = self.config.sweep_places_in_flight;
+        let places = Semaphore::new(in_flight);
+        let mut parts = futures_util::stream::iter(&scope.accounts)
+            .map(|account| {
+                let sweep = Sweep {
+                    request,
+                    home,
+                    invocation,
+                    places: &places,
+                };
+                self.sweep_account(account, &scope.regions, sweep)
+            })
+            .buffer_unordered(in_flight);
+        while let Some(part) = parts.next().await {
+            summary.add(part);
+        }
+    }
+
+    /// One account: its credentials once, then each region.
+    async fn sweep_account(
+        &self,
+        account: &str,
+        regions: &[String],
+        sweep: Sweep<'_>,
+    ) -> SweepSummary {
+        let mut tally = SweepSummary::default();
+        let Some(session) = self.eks.account(account, sweep.home).await else {
+            for region in regions {
+                let place = Place::new(account, region);
+                tally.failed.push(format!(
                     "{place}: no EKS client (REMEDIATION_ROLE_NAME unset)"
                 ));
-                continue;
-            };
-            match eks.list_clusters().await {
-                Ok(names) => targets.extend(names.into_iter().map(|name| Target {
+            }
+            return tally;
+        };
+        let mut parts = futures_util::stream::iter(regions)
+            .map(|region| async {
+                let _permit = sweep.places.acquire().await;
+                self.sweep_place(&session, account, region, sweep).await
+            })
+            .buffer_unordered(regions.len().max(1));
+        while let Some(part) = parts.next().await {
+            tally.add(part);
+        }
+        tally
+    }
+
+    /// One account-region: list its clusters, then judge them,
+    /// `SWEEP_CONCURRENCY` at a time. Its client is dropped when it is done.
+    async fn sweep_place(
+        &self,
+        session: &AccountSession,
+        account: &str,
+        region: &str,
+        sweep: Sweep<'_>,
+    ) -> SweepSummary {
+        let mut tally = SweepSummary::default();
+        let place = Place::new(account, region);
+        let eks = session.eks_in(region);
+        let deadline = sweep.invocation.deadline;
+        if !deadline.allows(self.time_for_calls(&eks, 1)) {
+            tally.failed.push(format!("{place}: {NOT_REACHED}"));
+            return tally;
+        }
+        let names = match eks
+            .list_clusters(|| deadline.allows(self.time_for_calls(&eks, 1)))
+            .await
+        {
+            Ok(names) => names,
+            Err(failure) => {
+                tally.failed.push(format!("{place}: ListClusters: {failure}"));
+                return tally;
+            }
+        };
+        tally.places_listed = 1;
+        tally.seen = names.len();
+        let mut outcomes = futures_util::stream::iter(names)
+            .map(|name| {
+                let target = Target {
                     eks: eks.clone(),
                     place: place.clone(),
                     name,
-                })),
-                Err(failure) => summary
-                    .failed
-                    .push(format!("{place}: ListClusters failed: {failure}")),
-            }
+                };
+                async move {
+                    let label = format!("{}/{}", target.place, target.name);
+                    let result = self
+                        .sweep_one(&target, sweep.request, sweep.home, sweep.invocation)
+                        .await;
+                    (label, result)
+                }
+            })
+            .buffer_unordered(self.config.sweep_concurrency);
+        while let Some((label, result)) = outcomes.next().await {
+            tally.count(label, result);
         }
-        targets
+        tally
     }
 
-    /// One cluster: read, decide, and only for a violation look at its
-    /// updates and revert; never wait.
+    /// One cluster: read, decide, revert (never waiting), tell.
     async fn sweep_one(
         &self,
         target: &Target,
@@ -203,79 +336,25 @@ impl Guard {
         home: &AccountRef,
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
-        let (eks, name, deadline) = (&target.eks, target.name.as_str(), invocation.deadline);
+        let name = target.name.as_str();
         let change = &swept_change(request, target);
-        let busy = |waiting_for: String| GuardError::Busy {
-            cluster: name.to_string(),
-            waiting_for,
+        let state = match self.read_swept(target, invocation).await? {
+            Ok(state) => state,
+            Err(answer) => return Ok(answer),
         };
-        // A cluster is started only with time for the call it needs first,
-        // at the latency EKS has shown (a compliant cluster needs no more).
-        if !deadline.allows(self.time_for_calls(eks, 1)) {
-            return Err(busy(NOT_REACHED.to_string()));
-        }
-        let state = match eks.describe(name).await {
-            Ok(Some(state)) => state,
-            Ok(None) => return Ok(Answer::new(Outcome::ClusterGone, Some(name), "deleted")),
-            Err(failure) if failure.is_transient() => return Err(busy(failure.to_string())),
-            Err(failure) => return Err(GuardError::eks("DescribeCluster", name, failure)),
-        };
-        if state.is_beyond_repair() {
-            return Ok(Answer::new(Outcome::ClusterGone, Some(name), state.status));
-        }
-        if !state.is_active() {
-            return Err(busy(format!("the cluster is {}", state.status)));
-        }
         let (action, verdict, exemption) = self.decide_on(change, &state);
-        let mut acted = Acted::default();
-        match &action {
+        let acted = match &action {
             Action::Nothing => return Ok(Answer::new(Outcome::Compliant, Some(name), "complies")),
             // An exemption is alerted when it is granted (tag events), not every
             // hour. One that ended or does not count is no exemption: decided
             // like any other, and the alert says why.
             Action::Exempt(_) => return Ok(Answer::new(Outcome::Exempt, Some(name), "exempt")),
-            Action::Revert(fix) => {
-                // The revert, its check and the alert.
-                if !deadline.allows(self.time_for_calls(eks, 3)) {
-                    return Err(busy(format!("{NOT_REACHED} (no time left to revert)")));
-                }
-                // No look at the updates first: EKS refuses an update while
-                // another runs (`ResourceInUseException`), which leaves the
-                // cluster pending and unchanged for one call, however long
-                // its history (issue 10). The settings read may be old ones
-                // (rancher/eks-operator#672) only while an update runs, and
-                // then EKS refuses.
-                acted = match self
-                    .send_fix(eks, change, fix, invocation.started_ms, false)
-                    .await
-                {
-                    Ok(sent @ (Sent::Update(_) | Sent::AlreadyDesired)) => {
-                        acted_from(sent, invocation.started_ms)
-                    }
-                    Err(EksFailure::NotFound(_)) => {
-                        return Ok(Answer::new(Outcome::ClusterGone, Some(name), "deleted"));
-                    }
-                    Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
-                        return Err(busy(failure.to_string()));
-                    }
-                    Err(failure) => {
-                        return Err(GuardError::eks("UpdateClusterConfig", name, failure));
-                    }
-                };
-                if let Some(history) = self
-                    .earlier_updates(eks, name, acted.update_id.as_deref(), deadline)
-                    .await
-                {
-                    acted.note = last_close_failed(&self.config.policy, &history);
-                    acted.history = Some(openings(
-                        &self.config.policy,
-                        &history,
-                        crate::clock::now_seconds(),
-                    ));
-                }
-            }
-            Action::WouldRevert(_) | Action::AlreadyCompliant => {}
-        }
+            Action::Revert(fix) => match self.revert_swept(target, change, fix, invocation).await? {
+                Ok(acted) => acted,
+                Err(answer) => return Ok(answer),
+            },
+            Action::WouldRevert(_) | Action::AlreadyCompliant => Acted::default(),
+        };
         let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
         let finding = alert::finding(
             change,
@@ -285,7 +364,8 @@ impl Guard {
         );
         log_decision(change, finding.outcome, &finding.action.description);
         let message_id = self.send_alert(name, &finding).await?;
-        self.record_told(home, &finding, None, deadline).await?;
+        self.record_told(home, &finding, None, invocation.deadline)
+            .await?;
         Ok(Answer {
             update_id: acted.update_id,
             alert_message_id: Some(message_id),
@@ -295,6 +375,154 @@ impl Guard {
                 finding.action.description.clone(),
             )
         })
+    }
+
+    /// The cluster as it is, when it is `ACTIVE`; otherwise the answer for
+    /// it (deleted, beyond repair) or, when busy, the error that leaves it
+    /// pending. A cluster is started only with time for that first call, at
+    /// the latency EKS has shown (a compliant cluster needs no more).
+    async fn read_swept(
+        &self,
+        target: &Target,
+        invocation: &Invocation,
+    ) -> Result<Result<ClusterState, Answer>, GuardError> {
+        let (eks, name) = (&target.eks, target.name.as_str());
+        if !invocation.deadline.allows(self.time_for_calls(eks, 1)) {
+            return Err(busy(name, NOT_REACHED.to_string()));
+        }
+        let state = match eks.describe(name).await {
+            Ok(Some(state)) => state,
+            Ok(None) => return Ok(Err(Answer::new(Outcome::ClusterGone, Some(name), "deleted"))),
+            Err(failure) if failure.is_transient() => return Err(busy(name, failure.to_string())),
+            Err(failure) => return Err(GuardError::eks("DescribeCluster", name, failure)),
+        };
+        if state.is_beyond_repair() {
+            let status = state.status.clone();
+            return Ok(Err(Answer::new(Outcome::ClusterGone, Some(name), status)));
+        }
+        if !state.is_active() {
+            return Err(busy(name, format!("the cluster is {}", state.status)));
+        }
+        Ok(Ok(state))
+    }
+
+    /// The revert, and then the cluster's earlier updates for its alert.
+    /// No look at the updates first: EKS refuses an update while another
+    /// runs (`ResourceInUseException`), which leaves the cluster pending and
+    /// unchanged for one call, however long its history (issue 10). The
+    /// settings read may be old ones (rancher/eks-operator#672) only while an
+    /// update runs, and then EKS refuses.
+    async fn revert_swept(
+        &self,
+        target: &Target,
+        change: &ClusterChange,
+        fix: &EndpointFix,
+        invocation: &Invocation,
+    ) -> Result<Result<Acted, Answer>, GuardError> {
+        let (eks, name, deadline) = (&target.eks, target.name.as_str(), invocation.deadline);
+        // The revert, its check and the alert.
+        if !deadline.allows(self.time_for_calls(eks, 3)) {
+            return Err(busy(name, format!("{NOT_REACHED} (no time left to revert)")));
+        }
+        let sent = self
+            .send_fix(eks, change, fix, invocation.started_ms, false)
+            .await;
+        let mut acted = match sent {
+            Ok(sent @ (Sent::Update(_) | Sent::AlreadyDesired)) => {
+                acted_from(sent, invocation.started_ms)
+            }
+            Err(EksFailure::NotFound(_)) => {
+                return Ok(Err(Answer::new(Outcome::ClusterGone, Some(name), "deleted")));
+            }
+            Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
+                return Err(busy(name, failure.to_string()));
+            }
+            Err(failure) => return Err(GuardError::eks("UpdateClusterConfig", name, failure)),
+        };
+        let ours = acted.update_id.as_deref();
+        if let Some(history) = self.earlier_updates(eks, name, ours, deadline).await {
+            acted.note = last_close_failed(&self.config.policy, &history);
+            acted.history = Some(openings(
+                &self.config.policy,
+                &history,
+                crate::clock::now_seconds(),
+            ));
+        }
+        Ok(Ok(acted))
+    }
+}
+
+/// What every account-region of one sweep shares.
+#[derive(Clone, Copy)]
+struct Sweep<'a> {
+    request: &'a SweepRequest,
+    home: &'a AccountRef,
+    invocation: &'a Invocation,
+    /// Permits for the account-regions in flight.
+    places: &'a Semaphore,
+}
+
+/// The function's own account and region, from its ARN (or, when called
+/// without one, from the scheduled event).
+pub(super) fn sweep_home(request: &SweepRequest, invocation: &Invocation) -> AccountRef {
+    invocation.home().unwrap_or_else(|| AccountRef {
+        partition: "aws".to_string(),
+        region: request.region.clone(),
+        account: request.account.clone(),
+    })
+}
+
+/// A cluster left pending: busy, or not reached.
+fn busy(cluster: &str, waiting_for: String) -> GuardError {
+    GuardError::Busy {
+        cluster: cluster.to_string(),
+        waiting_for,
+    }
+}
+
+impl SweepSummary {
+    /// An empty tally for `scope`, with the problems met listing it.
+    pub(super) fn of(scope: &SweepScope, problems: Vec<String>, slice: Option<String>) -> Self {
+        SweepSummary {
+            slice,
+            accounts: scope.accounts.len(),
+            regions: scope.regions.len(),
+            failed: problems,
+            ..SweepSummary::default()
+        }
+    }
+
+    /// Adds an account's or account-region's tally.
+    fn add(&mut self, part: SweepSummary) {
+        self.places_listed += part.places_listed;
+        self.seen += part.seen;
+        self.compliant += part.compliant;
+        self.reverted += part.reverted;
+        self.reported += part.reported;
+        self.exempt += part.exempt;
+        self.not_reached += part.not_reached;
+        self.pending.extend(part.pending);
+        self.failed.extend(part.failed);
+    }
+
+    /// Counts one cluster's result.
+    fn count(&mut self, label: String, result: Result<Answer, GuardError>) {
+        match result {
+            Ok(answer) => match answer.outcome {
+                Outcome::Reverted => self.reverted += 1,
+                Outcome::WouldRevert => self.reported += 1,
+                Outcome::Exempt => self.exempt += 1,
+                _ => self.compliant += 1,
+            },
+            Err(GuardError::Busy { waiting_for, .. })
+            | Err(GuardError::DeadlineExceeded { waiting_for, .. }) => {
+                if waiting_for.starts_with(NOT_REACHED) {
+                    self.not_reached += 1;
+                }
+                self.pending.push(format!("{label}: {waiting_for}"))
+            }
+            Err(error) => self.failed.push(format!("{label}: {error}")),
+        }
     }
 }
 
@@ -363,37 +591,13 @@ fn closes_endpoint(policy: &Policy, update: &UpdateSummary) -> bool {
     !evaluate(policy, &asked).is_violation()
 }
 
-fn count_distinct<'a>(items: impl Iterator<Item = &'a String>) -> usize {
-    items.collect::<std::collections::HashSet<_>>().len()
-}
-
-fn tally(summary: &mut SweepSummary, outcomes: Vec<(String, Result<Answer, GuardError>)>) {
-    for (label, result) in outcomes {
-        match result {
-            Ok(answer) => match answer.outcome {
-                Outcome::Reverted => summary.reverted += 1,
-                Outcome::WouldRevert => summary.reported += 1,
-                Outcome::Exempt => summary.exempt += 1,
-                _ => summary.compliant += 1,
-            },
-            Err(GuardError::Busy { waiting_for, .. })
-            | Err(GuardError::DeadlineExceeded { waiting_for, .. }) => {
-                if waiting_for.starts_with(NOT_REACHED) {
-                    summary.not_reached += 1;
-                }
-                summary.pending.push(format!("{label}: {waiting_for}"))
-            }
-            Err(error) => summary.failed.push(format!("{label}: {error}")),
-        }
-    }
-    summary.pending.sort();
-    summary.failed.sort();
-}
-
-fn log_sweep(summary: &SweepSummary) {
+pub(super) fn log_sweep(summary: &SweepSummary) {
     info!(
+        slice = summary.slice.as_deref().unwrap_or(""),
+        slices_handed_out = summary.slices_handed_out,
         accounts = summary.accounts,
         regions = summary.regions,
+        places_listed = summary.places_listed,
         seen = summary.seen,
         compliant = summary.compliant,
         reverted = summary.reverted,
