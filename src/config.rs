@@ -264,7 +264,8 @@ impl Config {
             });
         }
 
-        let sweep_concurrency = whole_number("SWEEP_CONCURRENCY", value("SWEEP_CONCURRENCY"), 2, 1..=16)?;
+        let sweep_concurrency =
+            whole_number("SWEEP_CONCURRENCY", value("SWEEP_CONCURRENCY"), 2, 1..=16)?;
         let sweep_places_in_flight = whole_number(
             "SWEEP_PLACES_IN_FLIGHT",
             value("SWEEP_PLACES_IN_FLIGHT"),

@@ -124,6 +124,11 @@ impl EksClients {
         }
     }
 
+    /// The pace and latency shared by every client.
+    pub fn pace(&self) -> &CallPace {
+        &self.pace
+    }
+
     /// Whether clusters of other accounts can be reached at all.
     pub fn reaches_other_accounts(&self) -> bool {
         self.cross_account.is_some()
@@ -150,7 +155,10 @@ impl EksClients {
         if let Some((_, eks)) = self.lock().iter().find(|(kept, _)| kept == place) {
             return Some(eks.clone());
         }
-        let eks = self.account(&place.account, home).await?.eks_in(&place.region);
+        let eks = self
+            .account(&place.account, home)
+            .await?
+            .eks_in(&place.region);
         let mut kept = self.lock();
         if kept.len() >= EVENT_CLIENTS_KEPT {
             kept.pop_front();
@@ -232,8 +240,7 @@ impl AccountSession {
             config = config.identity_cache(IdentityCache::no_cache());
         }
         let client = aws_sdk_eks::Client::from_conf(config.build());
-        Eks::new(client, self.pace.clone())
-            .at(&Place::new(self.place_label.clone(), region))
+        Eks::new(client, self.pace.clone()).at(&Place::new(self.place_label.clone(), region))
     }
 }
 

@@ -81,7 +81,11 @@ pub fn unwrap_slice(payload: &Value) -> Option<Result<SweepSlice, InvalidEvent>>
 }
 
 /// `scope` cut into slices of `accounts_per_slice` accounts, every region each.
-fn slices(request: &SweepRequest, scope: &SweepScope, accounts_per_slice: usize) -> Vec<SweepSlice> {
+fn slices(
+    request: &SweepRequest,
+    scope: &SweepScope,
+    accounts_per_slice: usize,
+) -> Vec<SweepSlice> {
     let chunks: Vec<&[String]> = scope.accounts.chunks(accounts_per_slice.max(1)).collect();
     let of = chunks.len();
     chunks
@@ -162,7 +166,10 @@ impl Guard {
             }
             Err(e) => {
                 warn!(slice = %label, error = %DisplayErrorContext(&e), "could not hand a sweep slice out");
-                Err(problem(format!("Invoke failed: {}", DisplayErrorContext(&e))))
+                Err(problem(format!(
+                    "Invoke failed: {}",
+                    DisplayErrorContext(&e)
+                )))
             }
         }
     }
@@ -207,7 +214,9 @@ mod tests {
         let cut = slices(&request(), &all, 25);
         assert_eq!(cut.len(), 3);
         assert_eq!(
-            cut.iter().map(|s| s.scope.accounts.len()).collect::<Vec<_>>(),
+            cut.iter()
+                .map(|s| s.scope.accounts.len())
+                .collect::<Vec<_>>(),
             [25, 25, 3]
         );
         let joined: Vec<String> = cut.iter().flat_map(|s| s.scope.accounts.clone()).collect();

@@ -128,10 +128,11 @@ impl Guard {
         self.tell_sweep(request, home, summary).await
     }
 
-    /// Time kept for the sweep's own alert and answer: one SNS call with its
-    /// retries, and a second.
+    /// Time kept for the sweep's own alert and answer: one call at the
+    /// latency AWS has shown, and the margin kept for the Runtime API (1 s,
+    /// several times what one call takes even from a far region).
     pub(super) fn time_to_answer(&self) -> Duration {
-        self.config.call_timeout() + Duration::from_secs(1)
+        self.eks.pace().latency() + self.config.deadline_margin
     }
 
     /// Every account (its own first, then the organization's active ones,
@@ -300,7 +301,9 @@ impl Guard {
         {
             Ok(names) => names,
             Err(failure) => {
-                tally.failed.push(format!("{place}: ListClusters: {failure}"));
+                tally
+                    .failed
+                    .push(format!("{place}: ListClusters: {failure}"));
                 return tally;
             }
         };
@@ -349,10 +352,12 @@ impl Guard {
             // hour. One that ended or does not count is no exemption: decided
             // like any other, and the alert says why.
             Action::Exempt(_) => return Ok(Answer::new(Outcome::Exempt, Some(name), "exempt")),
-            Action::Revert(fix) => match self.revert_swept(target, change, fix, invocation).await? {
-                Ok(acted) => acted,
-                Err(answer) => return Ok(answer),
-            },
+            Action::Revert(fix) => {
+                match self.revert_swept(target, change, fix, invocation).await? {
+                    Ok(acted) => acted,
+                    Err(answer) => return Ok(answer),
+                }
+            }
             Action::WouldRevert(_) | Action::AlreadyCompliant => Acted::default(),
         };
         let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
@@ -392,7 +397,13 @@ impl Guard {
         }
         let state = match eks.describe(name).await {
             Ok(Some(state)) => state,
-            Ok(None) => return Ok(Err(Answer::new(Outcome::ClusterGone, Some(name), "deleted"))),
+            Ok(None) => {
+                return Ok(Err(Answer::new(
+                    Outcome::ClusterGone,
+                    Some(name),
+                    "deleted",
+                )));
+            }
             Err(failure) if failure.is_transient() => return Err(busy(name, failure.to_string())),
             Err(failure) => return Err(GuardError::eks("DescribeCluster", name, failure)),
         };
@@ -422,7 +433,10 @@ impl Guard {
         let (eks, name, deadline) = (&target.eks, target.name.as_str(), invocation.deadline);
         // The revert, its check and the alert.
         if !deadline.allows(self.time_for_calls(eks, 3)) {
-            return Err(busy(name, format!("{NOT_REACHED} (no time left to revert)")));
+            return Err(busy(
+                name,
+                format!("{NOT_REACHED} (no time left to revert)"),
+            ));
         }
         let sent = self
             .send_fix(eks, change, fix, invocation.started_ms, false)
@@ -432,7 +446,11 @@ impl Guard {
                 acted_from(sent, invocation.started_ms)
             }
             Err(EksFailure::NotFound(_)) => {
-                return Ok(Err(Answer::new(Outcome::ClusterGone, Some(name), "deleted")));
+                return Ok(Err(Answer::new(
+                    Outcome::ClusterGone,
+                    Some(name),
+                    "deleted",
+                )));
             }
             Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
                 return Err(busy(name, failure.to_string()));
