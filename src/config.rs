@@ -467,6 +467,14 @@ mod tests {
         assert_eq!(c.max_wait, Duration::from_secs(2 * 3600));
         assert_eq!(c.creating_poll, Duration::from_millis(1500));
         assert_eq!(c.own_session_names, vec![GUARD_NAME, "guard-fn"]);
+        assert_eq!(
+            (
+                c.sweep_concurrency,
+                c.sweep_places_in_flight,
+                c.sweep_slice_accounts
+            ),
+            (2, 16, 25)
+        );
     }
 
     #[test]
@@ -481,6 +489,8 @@ mod tests {
             ("REMEDIATION_ROLE_NAME", "eks-endpoint-guard-remediation"),
             ("SWEEP_ACCOUNTS", "111122223333, 444455556666"),
             ("SWEEP_CONCURRENCY", "8"),
+            ("SWEEP_PLACES_IN_FLIGHT", "32"),
+            ("SWEEP_SLICE_ACCOUNTS", "50"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::Report);
@@ -496,6 +506,8 @@ mod tests {
         );
         assert_eq!(c.sweep_accounts, vec!["111122223333", "444455556666"]);
         assert_eq!(c.sweep_concurrency, 8);
+        assert_eq!(c.sweep_places_in_flight, 32);
+        assert_eq!(c.sweep_slice_accounts, 50);
         let org = config(&[
             ("ALERT_TOPIC_ARN", TOPIC),
             ("REMEDIATION_ROLE_NAME", "eks-endpoint-guard-remediation"),
@@ -561,6 +573,8 @@ mod tests {
             ("SWEEP_ACCOUNTS", "1234"),
             ("SWEEP_ACCOUNTS", "123456789012"),
             ("SWEEP_CONCURRENCY", "0"),
+            ("SWEEP_PLACES_IN_FLIGHT", "65"),
+            ("SWEEP_SLICE_ACCOUNTS", "many"),
             ("SWEEP_ORGANIZATION", "yes"),
             ("SWEEP_ORGANIZATION", "true"),
             ("SWEEP_EXCLUDE_ACCOUNTS", "12"),

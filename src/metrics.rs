@@ -124,6 +124,52 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
 mod tests {
     use super::*;
 
+    fn swept(summary: SweepSummary) -> InvocationMetrics {
+        measure(&Ok(Answer {
+            sweep: Some(summary),
+            ..Answer::new(Outcome::Swept, None, "swept")
+        }))
+    }
+
+    use crate::guard::SweepSummary;
+
+    #[test]
+    fn a_finished_sweep_is_a_heartbeat_and_a_slice_of_itself() {
+        let whole = swept(SweepSummary::default());
+        assert_eq!((whole.sweep_completed, whole.sweep_slices), (1, 1));
+        // A slice completes its part; the coordinator counted it already.
+        let slice = swept(SweepSummary {
+            slice: Some("3/40".into()),
+            ..SweepSummary::default()
+        });
+        assert_eq!((slice.sweep_completed, slice.sweep_slices), (1, 0));
+        let coordinator = swept(SweepSummary {
+            slices_handed_out: 40,
+            ..SweepSummary::default()
+        });
+        assert_eq!(
+            (coordinator.sweep_completed, coordinator.sweep_slices),
+            (0, 40)
+        );
+        // A sweep that left work fails: no heartbeat.
+        let incomplete = measure(&Err(GuardError::SweepIncomplete {
+            failed: 1,
+            seen: 0,
+            first: "x".into(),
+        }));
+        assert_eq!(incomplete.sweep_completed, 0);
+        let line: Value = serde_json::from_str(&emf_line(&whole, 1)).unwrap();
+        assert_eq!(line["SweepCompleted"], 1);
+        let names = &line["_aws"]["CloudWatchMetrics"][0]["Metrics"];
+        assert!(
+            names
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["Name"] == "SweepSlices")
+        );
+    }
+
     #[test]
     fn a_revert_counts_everywhere_and_carries_its_latency() {
         let answer = Answer {

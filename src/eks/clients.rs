@@ -304,6 +304,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn assumed_credentials_are_refreshed_five_minutes_before_they_expire() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let expiring = |seconds: u64| {
+            Credentials::new(
+                "AKID",
+                "secret",
+                None,
+                Some(now + Duration::from_secs(seconds)),
+                "test",
+            )
+        };
+        assert!(still_fresh(&expiring(3600), now));
+        assert!(still_fresh(&expiring(301), now));
+        assert!(!still_fresh(&expiring(300), now));
+        assert!(!still_fresh(&expiring(0), now));
+        assert!(still_fresh(
+            &Credentials::new("AKID", "secret", None, None, "static"),
+            now
+        ));
+    }
+
+    #[test]
     fn partition_region_and_account_come_from_an_arn() {
         assert_eq!(
             AccountRef::from_arn("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:guard"),

@@ -82,3 +82,22 @@ impl Invocation {
         AccountRef::from_arn(&self.function_arn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_before_another_allows_that_much_less() {
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let earlier = deadline.before(Duration::from_secs(4));
+        assert!(deadline.allows(Duration::from_secs(8)));
+        assert!(!earlier.allows(Duration::from_secs(8)));
+        assert!(earlier.allows(Duration::from_secs(5)));
+        // More margin than time left: already passed, never a panic.
+        assert_eq!(
+            deadline.before(Duration::from_secs(60)).left(),
+            Duration::ZERO
+        );
+    }
+}

@@ -648,6 +648,62 @@ mod tests {
     }
 
     #[test]
+    fn each_result_is_counted_once_and_parts_add_up() {
+        let answer = |outcome| Ok(Answer::new(outcome, Some("c"), "r"));
+        let mut place = SweepSummary::default();
+        place.count("a/r/1".into(), answer(Outcome::Reverted));
+        place.count("a/r/2".into(), answer(Outcome::WouldRevert));
+        place.count("a/r/3".into(), answer(Outcome::Exempt));
+        place.count("a/r/4".into(), answer(Outcome::ClusterGone));
+        place.count("a/r/5".into(), Err(busy("5", NOT_REACHED.to_string())));
+        place.count(
+            "a/r/6".into(),
+            Err(busy("6", "the cluster is CREATING".into())),
+        );
+        place.count(
+            "a/r/7".into(),
+            Err(GuardError::eks(
+                "DescribeCluster",
+                "7",
+                EksFailure::Fatal("denied".into()),
+            )),
+        );
+        let counts = |s: &SweepSummary| {
+            (
+                s.reverted,
+                s.reported,
+                s.exempt,
+                s.compliant,
+                s.pending.len(),
+                s.not_reached,
+                s.failed.len(),
+            )
+        };
+        assert_eq!(counts(&place), (1, 1, 1, 1, 2, 1, 1));
+        assert!(place.failed[0].starts_with("a/r/7: "), "{:?}", place.failed);
+        let scope = SweepScope {
+            accounts: vec!["a".into(), "b".into()],
+            regions: vec!["r".into()],
+        };
+        let mut whole = SweepSummary::of(&scope, vec!["organization: slow".into()], None);
+        place.places_listed = 1;
+        place.seen = 7;
+        whole.add(place.clone());
+        whole.add(place);
+        assert_eq!(
+            (
+                whole.accounts,
+                whole.regions,
+                whole.places_listed,
+                whole.seen
+            ),
+            (2, 1, 2, 14)
+        );
+        assert_eq!(counts(&whole), (2, 2, 2, 2, 4, 2, 3));
+        assert_eq!(whole.failed[0], "organization: slow");
+    }
+
+    #[test]
     fn a_failed_last_close_is_told_and_anything_else_is_not() {
         let policy = Policy::default();
         let close = [
