@@ -45,9 +45,12 @@ pub enum GuardError {
         waiting_for: String,
     },
 
-    /// Some clusters of a sweep failed (the others were judged): fail, so the
-    /// sweep runs again and unsent alerts are sent.
-    #[error("sweep incomplete: {failed} of {seen} clusters failed; first: {first}")]
+    /// Some clusters or account-regions of a sweep failed or were not
+    /// reached (the others were judged): fail, so the sweep (or the slice)
+    /// runs again and unsent alerts are sent.
+    #[error(
+        "sweep incomplete: {failed} failed or not reached ({seen} clusters seen); first: {first}"
+    )]
     SweepIncomplete {
         failed: usize,
         seen: usize,
