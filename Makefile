@@ -142,11 +142,13 @@ DEV_BIN := $(TARGET_DIR)/debug
 # so that cargo uses both cores instead of the jobserver's one spare slot.
 examples-%:
 	$(NEED) rust cc
-	MAKEFLAGS= cargo build $(if $(filter bench,$*),--release )--bin $(BIN) --example $*
+	MAKEFLAGS= cargo build $(if $(filter bench%,$*),--release )--bin $(BIN) --example $*
 
-bench: ## cold start, time per event, peak RSS of the release binary
+bench: ## cold start, time per event, peak RSS of the release binary; the organization-size sweep
 	@$(MAKE) --no-print-directory -j2 moto-venv examples-bench
+	MAKEFLAGS= cargo build --release --example bench_organization
 	$(TARGET_DIR)/release/examples/bench
+	$(TARGET_DIR)/release/examples/bench_organization
 
 demo: ## the guard reverting a public cluster on an emulated AWS
 	@$(MAKE) --no-print-directory -j2 moto-venv examples-demo
