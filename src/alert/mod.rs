@@ -24,9 +24,7 @@ use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointAccess, EndpointFix, Exemption, Mode, Verdict};
 use crate::tool::{self, Advice, IacAdvice, Remedy, ToolRef};
 
-pub use views::{
-    attributes, chatbot_notification, email_text, message, publish, publish_views, subject, views,
-};
+pub use views::{email_text, message, publish, publish_views, subject, views};
 
 pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
 /// SNS refuses subjects longer than this.

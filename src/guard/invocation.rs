@@ -28,11 +28,6 @@ impl Deadline {
     pub fn allows(&self, needed: Duration) -> bool {
         Instant::now() + needed < self.0
     }
-
-    /// Time left (zero once passed).
-    pub fn left(&self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
-    }
 }
 
 #[derive(Clone, Debug)]
