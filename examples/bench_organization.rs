@@ -238,9 +238,7 @@ async fn whole_organization(binary: &std::path::Path, world: &World) -> Result<(
         .iter()
         .map(|r| r.at)
         .max()
-        .map_or(f64::NAN, |at| {
-            at.duration_since(started.into()).as_secs_f64()
-        });
+        .map_or(f64::NAN, |at| at.duration_since(started).as_secs_f64());
     let calls = world.eks.requests().len() - calls_before;
     let places = ACCOUNTS * REGIONS.len();
     println!(

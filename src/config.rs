@@ -120,257 +120,235 @@ impl Config {
         Config::from_lookup(|key| std::env::var(key).ok())
     }
 
+    /// Reads each setting in turn; the first that is invalid is the error.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let value = |key: &str| {
-            lookup(key)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-
-        let alert_topic_arn =
-            value("ALERT_TOPIC_ARN").ok_or(ConfigError::Missing("ALERT_TOPIC_ARN"))?;
-        if !alert_topic_arn.starts_with("arn:") || alert_topic_arn.split(':').count() != 6 {
-            return Err(ConfigError::Invalid {
-                variable: "ALERT_TOPIC_ARN",
-                problem: format!("`{alert_topic_arn}` is not an SNS topic ARN"),
-            });
-        }
-
-        let mode = match value("GUARD_MODE").as_deref().map(str::to_ascii_lowercase) {
-            None => Mode::Enforce,
-            Some(m) if m == "enforce" => Mode::Enforce,
-            Some(m) if m == "report" => Mode::Report,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    variable: "GUARD_MODE",
-                    problem: format!("`{other}` is not a mode; use `enforce` or `report`"),
-                });
-            }
-        };
-
-        let allowed_public_cidrs = parse_cidrs(value("ALLOWED_PUBLIC_CIDRS").as_deref())?;
-
-        let exempt_tag_key =
-            value("EXEMPT_TAG_KEY").unwrap_or_else(|| DEFAULT_EXEMPT_TAG_KEY.to_string());
-
-        let max_exemption_days = match value("MAX_EXEMPTION_DAYS") {
-            None => 30,
-            Some(text) => text.parse::<u32>().map_err(|_| ConfigError::Invalid {
-                variable: "MAX_EXEMPTION_DAYS",
-                problem: format!("`{text}` is not a whole number of days (0: no limit)"),
-            })?,
-        };
-
-        let poll_interval = seconds(
-            "GUARD_POLL_SECONDS",
-            value("GUARD_POLL_SECONDS"),
-            1.0,
-            0.01..=60.0,
-        )?;
-
-        let call_attempt_timeout = seconds(
-            "GUARD_CALL_TIMEOUT_SECONDS",
-            value("GUARD_CALL_TIMEOUT_SECONDS"),
-            10.0,
-            0.1..=60.0,
-        )?;
-        let deadline_margin = Duration::from_secs(1);
-
-        let guard_regions = comma_list("GUARD_REGIONS", value("GUARD_REGIONS"), |region| {
-            is_region_name(region)
-                .then_some(())
-                .ok_or_else(|| format!("`{region}` is not an AWS region such as eu-west-1"))
-        })?;
-
-        let max_wait = seconds(
-            "GUARD_MAX_WAIT_MINUTES",
-            value("GUARD_MAX_WAIT_MINUTES"),
-            120.0,
-            0.0..=1440.0,
-        )? * 60;
-        let creating_poll = seconds(
-            "GUARD_CREATING_POLL_SECONDS",
-            value("GUARD_CREATING_POLL_SECONDS"),
-            1.5,
-            0.01..=60.0,
-        )?;
-
-        let eks_calls_per_second = seconds(
-            "GUARD_EKS_CALLS_PER_SECOND",
-            value("GUARD_EKS_CALLS_PER_SECOND"),
-            2.0,
-            0.1..=100.0,
-        )?
-        .as_secs_f64();
-
-        let mut own_session_names = vec![GUARD_NAME.to_string()];
-        if let Some(function_name) = value("AWS_LAMBDA_FUNCTION_NAME") {
-            own_session_names.push(function_name);
-        }
-
-        let remediation_role_name = value("REMEDIATION_ROLE_NAME");
-        if let Some(role) = &remediation_role_name {
-            let valid = role.len() <= 64
-                && role
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
-            if !valid {
-                return Err(ConfigError::Invalid {
-                    variable: "REMEDIATION_ROLE_NAME",
-                    problem: format!("`{role}` is not an IAM role name"),
-                });
-            }
-        }
-
-        let sweep_accounts = comma_list("SWEEP_ACCOUNTS", value("SWEEP_ACCOUNTS"), account_id)?;
-        let sweep_exclude_accounts = comma_list(
-            "SWEEP_EXCLUDE_ACCOUNTS",
-            value("SWEEP_EXCLUDE_ACCOUNTS"),
-            account_id,
-        )?;
-        let sweep_organization = match value("SWEEP_ORGANIZATION").as_deref() {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    variable: "SWEEP_ORGANIZATION",
-                    problem: format!("`{other}` is neither `true` nor `false`"),
-                });
-            }
-        };
-        if sweep_organization && remediation_role_name.is_none() {
-            return Err(ConfigError::Invalid {
-                variable: "SWEEP_ORGANIZATION",
-                problem:
-                    "the organization's accounts can only be swept with REMEDIATION_ROLE_NAME set"
-                        .to_string(),
-            });
-        }
-        let organization_role_arn = value("ORGANIZATION_ROLE_ARN");
-        if let Some(arn) = &organization_role_arn
-            && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
-        {
-            return Err(ConfigError::Invalid {
-                variable: "ORGANIZATION_ROLE_ARN",
-                problem: format!("`{arn}` is not an IAM role ARN"),
-            });
-        }
-        if !sweep_accounts.is_empty() && remediation_role_name.is_none() {
-            return Err(ConfigError::Invalid {
-                variable: "SWEEP_ACCOUNTS",
-                problem: "member accounts can only be swept with REMEDIATION_ROLE_NAME set"
-                    .to_string(),
-            });
-        }
-
-        let sweep_concurrency =
-            whole_number("SWEEP_CONCURRENCY", value("SWEEP_CONCURRENCY"), 2, 1..=16)?;
-        let sweep_places_in_flight = whole_number(
-            "SWEEP_PLACES_IN_FLIGHT",
-            value("SWEEP_PLACES_IN_FLIGHT"),
-            16,
-            1..=64,
-        )?;
-        let sweep_slice_accounts = whole_number(
-            "SWEEP_SLICE_ACCOUNTS",
-            value("SWEEP_SLICE_ACCOUNTS"),
-            25,
-            1..=1000,
-        )?;
-
-        let security_hub = match value("SECURITY_HUB")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
-            None => false,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    variable: "SECURITY_HUB",
-                    problem: format!("`{other}` is neither `true` nor `false`"),
-                });
-            }
-        };
-
-        Ok(Config {
-            alert_topic_arn,
-            mode,
+        let env = Lookup(lookup);
+        let config = Config {
+            alert_topic_arn: topic_arn(env.text("ALERT_TOPIC_ARN"))?,
+            mode: mode(env.text("GUARD_MODE"))?,
             policy: Policy {
-                allowed_public_cidrs,
+                allowed_public_cidrs: parse_cidrs(env.text("ALLOWED_PUBLIC_CIDRS").as_deref())?,
             },
-            exempt_tag_key,
-            max_exemption_days,
-            own_session_names,
-            poll_interval,
-            deadline_margin,
-            guard_regions,
-            max_wait,
-            creating_poll,
-            eks_calls_per_second,
-            remediation_role_name,
-            sweep_accounts,
-            sweep_organization,
-            organization_role_arn,
-            sweep_exclude_accounts,
-            sweep_concurrency,
-            sweep_places_in_flight,
-            sweep_slice_accounts,
-            call_attempt_timeout,
-            security_hub,
-        })
+            exempt_tag_key: env
+                .text("EXEMPT_TAG_KEY")
+                .unwrap_or_else(|| DEFAULT_EXEMPT_TAG_KEY.to_string()),
+            max_exemption_days: max_exemption_days(env.text("MAX_EXEMPTION_DAYS"))?,
+            poll_interval: env.seconds("GUARD_POLL_SECONDS", 1.0, 0.01..=60.0)?,
+            call_attempt_timeout: env.seconds("GUARD_CALL_TIMEOUT_SECONDS", 10.0, 0.1..=60.0)?,
+            deadline_margin: Duration::from_secs(1),
+            guard_regions: env.list("GUARD_REGIONS", region_name)?,
+            max_wait: env.seconds("GUARD_MAX_WAIT_MINUTES", 120.0, 0.0..=1440.0)? * 60,
+            creating_poll: env.seconds("GUARD_CREATING_POLL_SECONDS", 1.5, 0.01..=60.0)?,
+            eks_calls_per_second: env
+                .seconds("GUARD_EKS_CALLS_PER_SECOND", 2.0, 0.1..=100.0)?
+                .as_secs_f64(),
+            own_session_names: own_session_names(env.text("AWS_LAMBDA_FUNCTION_NAME")),
+            remediation_role_name: role_name(env.text("REMEDIATION_ROLE_NAME"))?,
+            sweep_accounts: env.list("SWEEP_ACCOUNTS", account_id)?,
+            sweep_exclude_accounts: env.list("SWEEP_EXCLUDE_ACCOUNTS", account_id)?,
+            sweep_organization: env.flag("SWEEP_ORGANIZATION")?,
+            organization_role_arn: role_arn(env.text("ORGANIZATION_ROLE_ARN"))?,
+            sweep_concurrency: env.count("SWEEP_CONCURRENCY", 2, 1..=16)?,
+            sweep_places_in_flight: env.count("SWEEP_PLACES_IN_FLIGHT", 16, 1..=64)?,
+            sweep_slice_accounts: env.count("SWEEP_SLICE_ACCOUNTS", 25, 1..=1000)?,
+            security_hub: env.flag("SECURITY_HUB")?,
+        };
+        config.check_sweep()?;
+        Ok(config)
+    }
+
+    /// Other accounts are swept through the remediation role: without it
+    /// neither the organization's accounts nor listed members can be.
+    fn check_sweep(&self) -> Result<(), ConfigError> {
+        let needs_role = |variable, whose| {
+            Err(ConfigError::Invalid {
+                variable,
+                problem: format!("{whose} can only be swept with REMEDIATION_ROLE_NAME set"),
+            })
+        };
+        if self.remediation_role_name.is_some() {
+            Ok(())
+        } else if self.sweep_organization {
+            needs_role("SWEEP_ORGANIZATION", "the organization's accounts")
+        } else if !self.sweep_accounts.is_empty() {
+            needs_role("SWEEP_ACCOUNTS", "member accounts")
+        } else {
+            Ok(())
+        }
     }
 }
 
-/// A whole number in `range`, `default` when unset.
-fn whole_number(
-    variable: &'static str,
-    text: Option<String>,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> Result<usize, ConfigError> {
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    match text.parse::<usize>() {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(ConfigError::Invalid {
-            variable,
-            problem: format!(
-                "`{text}` is not a whole number from {} to {}",
-                range.start(),
-                range.end()
-            ),
+/// The settings' source: a key lookup whose values are trimmed, a blank value
+/// taken as unset.
+struct Lookup<L>(L);
+
+impl<L: Fn(&str) -> Option<String>> Lookup<L> {
+    fn text(&self, key: &str) -> Option<String> {
+        (self.0)(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A whole number within `range`, or `default` when unset.
+    fn count(
+        &self,
+        variable: &'static str,
+        default: usize,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> Result<usize, ConfigError> {
+        let Some(text) = self.text(variable) else {
+            return Ok(default);
+        };
+        match text.parse::<usize>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                variable,
+                problem: format!(
+                    "`{text}` is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    }
+
+    /// A number of seconds within `range`, or `default` when unset.
+    fn seconds(
+        &self,
+        variable: &'static str,
+        default: f64,
+        range: std::ops::RangeInclusive<f64>,
+    ) -> Result<Duration, ConfigError> {
+        let Some(text) = self.text(variable) else {
+            return Ok(Duration::from_secs_f64(default));
+        };
+        match text.parse::<f64>() {
+            Ok(s) if range.contains(&s) => Ok(Duration::from_secs_f64(s)),
+            _ => Err(ConfigError::Invalid {
+                variable,
+                problem: format!(
+                    "`{text}` is not a number of seconds from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    }
+
+    /// A comma-separated list, blanks and empty entries ignored, each entry
+    /// checked by `check` (which says what is wrong with it).
+    fn list(
+        &self,
+        variable: &'static str,
+        check: impl Fn(&str) -> Result<(), String>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let Some(text) = self.text(variable) else {
+            return Ok(Vec::new());
+        };
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                check(entry)
+                    .map(|()| entry.to_string())
+                    .map_err(|problem| ConfigError::Invalid { variable, problem })
+            })
+            .collect()
+    }
+
+    /// `true` or `false` in any case; unset: `false`.
+    fn flag(&self, variable: &'static str) -> Result<bool, ConfigError> {
+        match self.text(variable) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                variable,
+                problem: format!("`{other}` is neither `true` nor `false`"),
+            }),
+        }
+    }
+}
+
+fn topic_arn(text: Option<String>) -> Result<String, ConfigError> {
+    let arn = text.ok_or(ConfigError::Missing("ALERT_TOPIC_ARN"))?;
+    if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
+        return Err(ConfigError::Invalid {
+            variable: "ALERT_TOPIC_ARN",
+            problem: format!("`{arn}` is not an SNS topic ARN"),
+        });
+    }
+    Ok(arn)
+}
+
+fn mode(text: Option<String>) -> Result<Mode, ConfigError> {
+    match text.as_deref().map(str::to_ascii_lowercase) {
+        None => Ok(Mode::Enforce),
+        Some(m) if m == "enforce" => Ok(Mode::Enforce),
+        Some(m) if m == "report" => Ok(Mode::Report),
+        Some(other) => Err(ConfigError::Invalid {
+            variable: "GUARD_MODE",
+            problem: format!("`{other}` is not a mode; use `enforce` or `report`"),
         }),
     }
 }
 
-/// A comma-separated list, blanks and empty entries ignored, each entry
-/// checked by `check` (which says what is wrong with it).
-fn comma_list(
-    variable: &'static str,
-    text: Option<String>,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<Vec<String>, ConfigError> {
+fn max_exemption_days(text: Option<String>) -> Result<u32, ConfigError> {
     let Some(text) = text else {
-        return Ok(Vec::new());
+        return Ok(30);
     };
-    text.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            check(entry)
-                .map(|()| entry.to_string())
-                .map_err(|problem| ConfigError::Invalid { variable, problem })
-        })
+    text.parse::<u32>().map_err(|_| ConfigError::Invalid {
+        variable: "MAX_EXEMPTION_DAYS",
+        problem: format!("`{text}` is not a whole number of days (0: no limit)"),
+    })
+}
+
+/// The guard's own name, and the function's: Lambda names the execution
+/// role's session after the function.
+fn own_session_names(function_name: Option<String>) -> Vec<String> {
+    std::iter::once(GUARD_NAME.to_string())
+        .chain(function_name)
         .collect()
+}
+
+fn role_name(text: Option<String>) -> Result<Option<String>, ConfigError> {
+    if let Some(role) = &text {
+        let valid = role.len() <= 64
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
+        if !valid {
+            return Err(ConfigError::Invalid {
+                variable: "REMEDIATION_ROLE_NAME",
+                problem: format!("`{role}` is not an IAM role name"),
+            });
+        }
+    }
+    Ok(text)
+}
+
+fn role_arn(text: Option<String>) -> Result<Option<String>, ConfigError> {
+    if let Some(arn) = &text
+        && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
+    {
+        return Err(ConfigError::Invalid {
+            variable: "ORGANIZATION_ROLE_ARN",
+            problem: format!("`{arn}` is not an IAM role ARN"),
+        });
+    }
+    Ok(text)
 }
 
 fn account_id(account: &str) -> Result<(), String> {
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
         .then_some(())
         .ok_or_else(|| format!("`{account}` is not a 12-digit account id"))
+}
+
+fn region_name(region: &str) -> Result<(), String> {
+    is_region_name(region)
+        .then_some(())
+        .ok_or_else(|| format!("`{region}` is not an AWS region such as eu-west-1"))
 }
 
 /// `eu-west-1`, `us-gov-west-1`, `cn-north-1`, `eusc-de-east-1`: letters
@@ -385,29 +363,6 @@ fn is_region_name(text: &str) -> bool {
         && name
             .split('-')
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
-}
-
-/// A number of seconds within `range`, or `default` when unset.
-fn seconds(
-    variable: &'static str,
-    text: Option<String>,
-    default: f64,
-    range: std::ops::RangeInclusive<f64>,
-) -> Result<Duration, ConfigError> {
-    let Some(text) = text else {
-        return Ok(Duration::from_secs_f64(default));
-    };
-    match text.parse::<f64>() {
-        Ok(s) if range.contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(ConfigError::Invalid {
-            variable,
-            problem: format!(
-                "`{text}` is not a number of seconds from {} to {}",
-                range.start(),
-                range.end()
-            ),
-        }),
-    }
 }
 
 fn parse_cidrs(text: Option<&str>) -> Result<Vec<IpNet>, ConfigError> {

@@ -265,67 +265,119 @@ fn read_record(
     account: String,
     region: String,
 ) -> Result<Trigger, InvalidEvent> {
+    let api_call = match successful_call(&record) {
+        Ok(api_call) => api_call,
+        Err(answer) => return answer,
+    };
+    let request = request_object(record.request_parameters.as_ref(), api_call)?;
+    let call = Call {
+        api_call,
+        actor: actor(
+            record.user_identity.as_ref(),
+            record.source_ip_address,
+            record.user_agent,
+        ),
+        event_id: record.event_id,
+        event_time: record.event_time,
+        account,
+        region,
+    };
+    match api_call {
+        ApiCall::TagResource | ApiCall::UntagResource => tag_change(call, request),
+        ApiCall::CreateCluster | ApiCall::UpdateClusterConfig => {
+            endpoint_change(call, request, record.response_elements.as_ref())
+        }
+    }
+}
+
+/// The EKS call a record reports when it is one the guard reads and it
+/// succeeded; otherwise (`Err`) the answer for the record as it stands.
+fn successful_call(record: &CloudTrailRecord) -> Result<ApiCall, Result<Trigger, InvalidEvent>> {
+    let ignored = |reason| Err(Ok(Trigger::Ignored(reason)));
     if let Some(source) = record.event_source.as_deref()
         && source != EKS_EVENT_SOURCE
     {
-        return Ok(Trigger::Ignored(format!(
-            "CloudTrail event source {source} is not EKS"
-        )));
+        return ignored(format!("CloudTrail event source {source} is not EKS"));
     }
     let api_call = match record.event_name.as_deref() {
         Some("CreateCluster") => ApiCall::CreateCluster,
         Some("UpdateClusterConfig") => ApiCall::UpdateClusterConfig,
         Some("TagResource") => ApiCall::TagResource,
         Some("UntagResource") => ApiCall::UntagResource,
-        Some(other) => {
-            return Ok(Trigger::Ignored(format!(
-                "EKS call {other} cannot change endpoint access"
-            )));
-        }
+        Some(other) => return ignored(format!("EKS call {other} cannot change endpoint access")),
         None => {
-            return Err(InvalidEvent(
+            return Err(Err(InvalidEvent(
                 "the CloudTrail record has no eventName".into(),
-            ));
+            )));
         }
     };
     if let Some(code) = record.error_code.as_deref() {
-        return Ok(Trigger::Ignored(format!(
+        return ignored(format!(
             "{} failed ({code}: {}) and changed nothing",
             api_call.as_str(),
             record.error_message.as_deref().unwrap_or("no message")
-        )));
+        ));
     }
-    let request = match record.request_parameters.as_ref() {
-        Some(Value::Object(request)) => request,
-        Some(Value::Null) | None => {
-            return Err(InvalidEvent(format!(
-                "the {} record has no requestParameters, so it names no cluster",
-                api_call.as_str()
-            )));
-        }
-        Some(other) => {
-            return Err(InvalidEvent(format!(
-                "requestParameters is a JSON {}, not an object",
-                json_kind(other)
-            )));
-        }
-    };
-    let actor = actor(
-        record.user_identity.as_ref(),
-        record.source_ip_address,
-        record.user_agent,
-    );
-    if matches!(api_call, ApiCall::TagResource | ApiCall::UntagResource) {
-        return tag_change(
-            api_call,
-            request,
-            actor,
-            record.event_id,
-            record.event_time,
-            account,
-            region,
-        );
+    Ok(api_call)
+}
+
+/// `requestParameters`, which must be an object: it names the cluster.
+fn request_object(
+    request: Option<&Value>,
+    api_call: ApiCall,
+) -> Result<&serde_json::Map<String, Value>, InvalidEvent> {
+    match request {
+        Some(Value::Object(request)) => Ok(request),
+        Some(Value::Null) | None => Err(InvalidEvent(format!(
+            "the {} record has no requestParameters, so it names no cluster",
+            api_call.as_str()
+        ))),
+        Some(other) => Err(InvalidEvent(format!(
+            "requestParameters is a JSON {}, not an object",
+            json_kind(other)
+        ))),
     }
+}
+
+/// What every change read from one record shares: the call and who made it,
+/// when and where.
+struct Call {
+    api_call: ApiCall,
+    actor: Actor,
+    event_id: Option<String>,
+    event_time: Option<String>,
+    account: String,
+    region: String,
+}
+
+impl Call {
+    /// The change to `cluster_name`, with nothing requested, no update and
+    /// no tag edit: each kind of call fills in its own.
+    fn change(self, cluster_name: &str) -> ClusterChange {
+        ClusterChange {
+            origin: Origin::CloudTrail(self.api_call),
+            cluster_name: cluster_name.to_string(),
+            cluster_arn: None,
+            requested: None,
+            requested_unreadable: None,
+            update_id: None,
+            actor: self.actor,
+            event_id: self.event_id,
+            event_time: self.event_time,
+            account: self.account,
+            region: self.region,
+            tag_edit: None,
+        }
+    }
+}
+
+/// A `CreateCluster` or `UpdateClusterConfig`: the endpoint settings it asked
+/// for and the update it started.
+fn endpoint_change(
+    call: Call,
+    request: &serde_json::Map<String, Value>,
+    response: Option<&Value>,
+) -> Result<Trigger, InvalidEvent> {
     let cluster_name = request
         .get("name")
         .or_else(|| request.get("clusterName"))
@@ -333,15 +385,14 @@ fn read_record(
         .ok_or_else(|| {
             InvalidEvent(format!(
                 "the {} request names no cluster (`name` or `clusterName`)",
-                api_call.as_str()
+                call.api_call.as_str()
             ))
         })?;
     check_cluster_name(cluster_name)?;
 
-    let response = record.response_elements.as_ref();
     let cluster_in_response = response.and_then(|r| r.get("cluster"));
     let update_in_response = response.and_then(|r| r.get("update"));
-    let requested = match api_call {
+    let requested = match call.api_call {
         ApiCall::CreateCluster => requested_at_creation(request, cluster_in_response).map(Some),
         ApiCall::UpdateClusterConfig => requested_by_update(request, update_in_response),
         ApiCall::TagResource | ApiCall::UntagResource => Ok(None),
@@ -363,31 +414,19 @@ fn read_record(
         .map(str::to_string);
 
     Ok(Trigger::ClusterChange(Box::new(ClusterChange {
-        origin: Origin::CloudTrail(api_call),
-        cluster_name: cluster_name.to_string(),
         cluster_arn,
         requested,
         requested_unreadable,
         update_id,
-        actor,
-        event_id: record.event_id,
-        event_time: record.event_time,
-        account,
-        region,
-        tag_edit: None,
+        ..call.change(cluster_name)
     })))
 }
 
 /// A tag call on an EKS cluster (`resourceArn` names it). Calls on other EKS
 /// resources (node groups, add-ons, ...) are ignored.
 fn tag_change(
-    api_call: ApiCall,
+    call: Call,
     request: &serde_json::Map<String, Value>,
-    actor: Actor,
-    event_id: Option<String>,
-    event_time: Option<String>,
-    account: String,
-    region: String,
 ) -> Result<Trigger, InvalidEvent> {
     let arn = request
         .get("resourceArn")
@@ -395,7 +434,7 @@ fn tag_change(
         .ok_or_else(|| {
             InvalidEvent(format!(
                 "the {} request has no resourceArn",
-                api_call.as_str()
+                call.api_call.as_str()
             ))
         })?;
     // arn:aws:eks:eu-west-1:111122223333:cluster/NAME
@@ -406,10 +445,23 @@ fn tag_change(
     else {
         return Ok(Trigger::Ignored(format!(
             "{} on {arn}, which is not an EKS cluster",
-            api_call.as_str()
+            call.api_call.as_str()
         )));
     };
     check_cluster_name(cluster_name)?;
+    let edit = tag_edit(call.api_call, request)?;
+    Ok(Trigger::ClusterChange(Box::new(ClusterChange {
+        cluster_arn: Some(arn.to_string()),
+        tag_edit: Some(edit),
+        ..call.change(cluster_name)
+    })))
+}
+
+/// The tags a `TagResource` sets, or the keys an `UntagResource` removes.
+fn tag_edit(
+    api_call: ApiCall,
+    request: &serde_json::Map<String, Value>,
+) -> Result<TagEdit, InvalidEvent> {
     let mut edit = TagEdit::default();
     match api_call {
         ApiCall::TagResource => {
@@ -436,20 +488,7 @@ fn tag_change(
                 .collect();
         }
     }
-    Ok(Trigger::ClusterChange(Box::new(ClusterChange {
-        origin: Origin::CloudTrail(api_call),
-        cluster_name: cluster_name.to_string(),
-        cluster_arn: Some(arn.to_string()),
-        requested: None,
-        requested_unreadable: None,
-        update_id: None,
-        actor,
-        event_id,
-        event_time,
-        account,
-        region,
-        tag_edit: Some(edit),
-    })))
+    Ok(edit)
 }
 
 /// EKS cluster names: 1 to 100 characters, a letter or digit first, then

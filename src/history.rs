@@ -1,8 +1,8 @@
 //! Repeat openings, from the cluster's own EKS update history (no store of
 //! the guard's own): how often an endpoint-access update opened the endpoint
 //! (public access set on, or a range outside the allowed ones) in the last
-//! 24 hours and 7 days. Pure: the updates come from `Eks::history`, which
-//! reads each finished update once per execution environment.
+//! 24 hours and 7 days. Pure: the updates come from `Eks::describe_updates`,
+//! which reads each finished update once per execution environment.
 
 use serde::{Deserialize, Serialize};
 

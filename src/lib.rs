@@ -11,7 +11,12 @@
 //! - [`clock`]: epoch milliseconds and CloudTrail times.
 //! - [`alert`]: the finding and its email, Slack and machine views.
 //! - [`tool`]: which tool made a change, and what happens next because of it (pure).
-//! - [`securityhub`]: the finding as ASFF, imported into AWS Security Hub.
+//! - [`history`]: repeat openings, from the cluster's own EKS updates (pure).
+//! - [`securityhub`]: the finding as ASFF (pure), apart from its import into
+//!   AWS Security Hub.
+//! - [`organization`]: the organization's active accounts, for the sweep.
+//! - [`sweep_alert`]: the sweep's own alert when it cannot reach or judge
+//!   everything.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
 //! - [`error`]: errors and how Lambda sees them.

@@ -442,18 +442,6 @@ pub enum Action {
     AlreadyCompliant,
 }
 
-impl Action {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Action::Nothing => "none",
-            Action::Revert(_) => "reverted",
-            Action::WouldRevert(_) => "would-revert",
-            Action::Exempt(_) => "exempt",
-            Action::AlreadyCompliant => "already-compliant",
-        }
-    }
-}
-
 /// The mode the guard runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

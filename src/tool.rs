@@ -206,7 +206,63 @@ const LANG_METADATA: &[(&str, &str)] = &[
 /// order of the checks matters (see the module's table): tools built on
 /// other tools say both.
 pub fn identify(actor: &Actor) -> Identified {
-    let found = |tool: Tool, evidence: String| Identified { tool, evidence };
+    if let Some(found) = by_caller(actor) {
+        return found;
+    }
+    let agent = actor.user_agent.as_deref().unwrap_or("").trim();
+    if agent.is_empty() {
+        return Identified {
+            tool: Tool::Unknown,
+            evidence: "the record has no user agent".to_string(),
+        };
+    }
+    let agent = UserAgent {
+        text: agent,
+        lower: agent.to_ascii_lowercase(),
+    };
+    by_infrastructure_agent(&agent)
+        .or_else(|| by_other_agent(&agent))
+        .unwrap_or_else(|| Identified {
+            tool: Tool::Unknown,
+            evidence: format!(
+                "user agent {} matches no known tool",
+                agent.text.chars().take(80).collect::<String>()
+            ),
+        })
+}
+
+fn found(tool: Tool, evidence: String) -> Option<Identified> {
+    Some(Identified { tool, evidence })
+}
+
+fn says(token: &str) -> String {
+    format!("user agent has {token}")
+}
+
+/// A user agent as the record has it, and lowercased for matching.
+struct UserAgent<'a> {
+    text: &'a str,
+    lower: String,
+}
+
+impl UserAgent<'_> {
+    fn has(&self, token: &str) -> bool {
+        self.lower.contains(token)
+    }
+
+    /// The first of `tokens` the agent has.
+    fn first<'t>(&self, tokens: &[&'t str]) -> Option<&'t str> {
+        tokens.iter().copied().find(|t| self.has(t))
+    }
+
+    /// "user agent has `token`", the token as the agent spells it.
+    fn says(&self, token: &str) -> String {
+        says(original_case(self.text, token))
+    }
+}
+
+/// CloudFormation (and so the CDK) by who invoked the call or its session.
+fn by_caller(actor: &Actor) -> Option<Identified> {
     let is_cloudformation = |v: &Option<String>| v.as_deref() == Some(CLOUDFORMATION);
     if is_cloudformation(&actor.invoked_by) {
         return found(Tool::CloudFormation, format!("invokedBy {CLOUDFORMATION}"));
@@ -220,109 +276,100 @@ pub fn identify(actor: &Actor) -> Identified {
             format!("sourceIPAddress {CLOUDFORMATION}"),
         );
     }
-    if let Some(session) = actor
+    let session = actor
         .session_name
         .as_deref()
-        .filter(|s| s.starts_with(CDK_SESSION_PREFIX))
-    {
-        return found(Tool::Cdk, format!("session name {session}"));
-    }
-    let agent = actor.user_agent.as_deref().unwrap_or("").trim();
-    if agent.is_empty() {
-        return found(Tool::Unknown, "the record has no user agent".to_string());
-    }
-    let lower = agent.to_ascii_lowercase();
-    let has = |token: &str| lower.contains(token);
-    let says = |token: &str| format!("user agent has {token}");
-    if has("aws-controllers-k8s/") {
+        .filter(|s| s.starts_with(CDK_SESSION_PREFIX))?;
+    found(Tool::Cdk, format!("session name {session}"))
+}
+
+/// The infrastructure-as-code tools, in the order their tokens can overlap
+/// (ACK, Crossplane, Pulumi, eksctl, OpenTofu, then Terraform).
+fn by_infrastructure_agent(agent: &UserAgent) -> Option<Identified> {
+    if agent.has("aws-controllers-k8s/") {
         return found(Tool::Ack, says("aws-controllers-k8s/"));
     }
-    if has("aws-controller-k8s/") {
+    if agent.has("aws-controller-k8s/") {
         return found(Tool::Ack, says("aws-controller-k8s/"));
     }
-    if has("crossplane") || has("upbound-provider-") {
-        // The community provider calls the Go SDK itself; Upbound's (and the
-        // older Terrajet one) run the Terraform provider inside.
-        let community = has("crossplane-provider-aws/")
-            && !has("terraform")
-            && !has("upbound")
-            && !has("jet-aws");
-        let provider = if community {
-            CrossplaneProvider::Community
-        } else {
-            CrossplaneProvider::Upjet
-        };
-        let token = [
+    if agent.has("crossplane") || agent.has("upbound-provider-") {
+        return Some(crossplane(agent));
+    }
+    if let Some(token) = agent.first(&["pulumi-aws/", "pulumi/", "pulumiawsnative/"]) {
+        return found(Tool::Pulumi, agent.says(token));
+    }
+    if agent.has("eksctl/") {
+        return found(Tool::Eksctl, says("eksctl/"));
+    }
+    if let Some(token) = agent.first(&["opentofu/", "opentofu"]) {
+        return found(Tool::OpenTofu, agent.says(token));
+    }
+    let token = agent.first(&["terraform/", "terraform-provider-aws/", "hashicorp/"])?;
+    found(
+        Tool::Terraform,
+        format!(
+            "{} (OpenTofu's AWS provider says the same)",
+            agent.says(token)
+        ),
+    )
+}
+
+/// Which Crossplane provider: the community provider calls the Go SDK
+/// itself; Upbound's (and the older Terrajet one) run the Terraform provider
+/// inside.
+fn crossplane(agent: &UserAgent) -> Identified {
+    let community = agent.has("crossplane-provider-aws/")
+        && !agent.has("terraform")
+        && !agent.has("upbound")
+        && !agent.has("jet-aws");
+    let provider = if community {
+        CrossplaneProvider::Community
+    } else {
+        CrossplaneProvider::Upjet
+    };
+    let token = agent
+        .first(&[
             "crossplane-provider-aws-upbound/",
             "crossplane-provider-jet-aws/",
-        ]
-        .into_iter()
-        .find(|t| has(t))
+        ])
         .unwrap_or(if community {
             "crossplane-provider-aws/"
         } else {
             "crossplane"
         });
-        return found(Tool::Crossplane(provider), says(token));
+    Identified {
+        tool: Tool::Crossplane(provider),
+        evidence: says(token),
     }
-    if let Some(token) = ["pulumi-aws/", "pulumi/", "pulumiawsnative/"]
-        .into_iter()
-        .find(|t| has(t))
-    {
-        return found(Tool::Pulumi, says(original_case(agent, token)));
-    }
-    if has("eksctl/") {
-        return found(Tool::Eksctl, says("eksctl/"));
-    }
-    if let Some(token) = ["opentofu/", "opentofu"].into_iter().find(|t| has(t)) {
-        return found(Tool::OpenTofu, says(original_case(agent, token)));
-    }
-    if let Some(token) = ["terraform/", "terraform-provider-aws/", "hashicorp/"]
-        .into_iter()
-        .find(|t| has(t))
-    {
-        return found(
-            Tool::Terraform,
-            format!(
-                "{} (OpenTofu's AWS provider says the same)",
-                says(original_case(agent, token))
-            ),
-        );
-    }
-    if has("aws-cli/") {
+}
+
+/// The AWS CLI, the console, and the SDKs by language.
+fn by_other_agent(agent: &UserAgent) -> Option<Identified> {
+    if agent.has("aws-cli/") {
         return found(Tool::AwsCli, says("aws-cli/"));
     }
-    if lower.starts_with("mozilla/") {
+    if agent.lower.starts_with("mozilla/") {
         return found(
             Tool::Console,
             "user agent is a browser's (Mozilla/…)".into(),
         );
     }
-    if let Some(token) = ["aws console", "console.amazonaws.com"]
-        .into_iter()
-        .find(|t| has(t))
-    {
-        return found(Tool::Console, says(original_case(agent, token)));
+    if let Some(token) = agent.first(&["aws console", "console.amazonaws.com"]) {
+        return found(Tool::Console, agent.says(token));
     }
-    if let Some((token, language)) = SDK_LANGUAGES.iter().find(|(t, _)| has(t)) {
-        return found(Tool::Sdk(Some(language)), says(original_case(agent, token)));
+    if let Some((token, language)) = SDK_LANGUAGES.iter().find(|(t, _)| agent.has(t)) {
+        return found(Tool::Sdk(Some(language)), agent.says(token));
     }
-    if let Some(language) = lang_metadata(&lower) {
+    if let Some(language) = lang_metadata(&agent.lower) {
         return found(
             Tool::Sdk(Some(language)),
             says(&format!("lang/{}", language.to_ascii_lowercase())),
         );
     }
-    if has("aws-sdk-") {
+    if agent.has("aws-sdk-") {
         return found(Tool::Sdk(None), says("aws-sdk-"));
     }
-    found(
-        Tool::Unknown,
-        format!(
-            "user agent {} matches no known tool",
-            agent.chars().take(80).collect::<String>()
-        ),
-    )
+    None
 }
 
 /// The language in a `lang/<name>#<version>` or `lang/<name>/<version>` token.
@@ -709,18 +756,7 @@ fn next_steps(outcome: Outcome, tool: Option<&Identified>, iac: &[IacAdvice]) ->
     let tool_kind = tool.map(|t| t.tool);
     match outcome {
         Outcome::ExemptionGranted | Outcome::ExemptionRevoked => {
-            steps.push(if outcome == Outcome::ExemptionGranted {
-                "Confirm with the person named that the exemption is intended; taking the tag off ends it.".to_string()
-            } else {
-                "Confirm with the person named that the exemption was meant to end.".to_string()
-            });
-            if let Some(vocabulary) = tool_kind.and_then(vocabulary) {
-                steps.push(format!(
-                    "{} changed the tag, so the tag lives in the code: change it there ({} undoes a tag edited by hand).",
-                    vocabulary.tool.name(),
-                    vocabulary.next_run
-                ));
-            }
+            steps.extend(exemption_steps(outcome, tool_kind));
             return steps;
         }
         Outcome::NotHandled => {
@@ -747,9 +783,39 @@ fn next_steps(outcome: Outcome, tool: Option<&Identified>, iac: &[IacAdvice]) ->
                 .to_string(),
         );
     }
-    let caller = match tool_kind {
+    steps.push(ask_the_caller(tool_kind, iac.is_empty()));
+    steps.push(
+        "If the endpoint must be public, add the caller's range to ALLOWED_PUBLIC_CIDRS instead of reopening it."
+            .to_string(),
+    );
+    steps
+}
+
+/// For a granted or ended exemption: confirm it, and where the tag lives
+/// when a tool put it on.
+fn exemption_steps(outcome: Outcome, tool: Option<Tool>) -> Vec<String> {
+    let mut steps = vec![if outcome == Outcome::ExemptionGranted {
+        "Confirm with the person named that the exemption is intended; taking the tag off ends it."
+            .to_string()
+    } else {
+        "Confirm with the person named that the exemption was meant to end.".to_string()
+    }];
+    if let Some(vocabulary) = tool.and_then(vocabulary) {
+        steps.push(format!(
+            "{} changed the tag, so the tag lives in the code: change it there ({} undoes a tag edited by hand).",
+            vocabulary.tool.name(),
+            vocabulary.next_run
+        ));
+    }
+    steps
+}
+
+/// Whom to ask whether the change was intended, by the tool that made it
+/// (`None`: the sweep found it); `no_code`: no code is known to apply it.
+fn ask_the_caller(tool: Option<Tool>, no_code: bool) -> String {
+    match tool {
         None => "Found by the sweep: CloudTrail's event history for the cluster names who opened it.".to_string(),
-        Some(Tool::Console) if iac.is_empty() => {
+        Some(Tool::Console) if no_code => {
             "Made in the AWS console: no code applies it again; confirm with the person named whether it was intended.".to_string()
         }
         Some(Tool::Console) => {
@@ -766,13 +832,7 @@ fn next_steps(outcome: Outcome, tool: Option<&Identified>, iac: &[IacAdvice]) ->
             "Confirm with the owner of the code (the person or pipeline named) whether the change was intended.".to_string()
         }
         Some(_) => "Confirm with the person named whether the change was intended.".to_string(),
-    };
-    steps.push(caller);
-    steps.push(
-        "If the endpoint must be public, add the caller's range to ALLOWED_PUBLIC_CIDRS instead of reopening it."
-            .to_string(),
-    );
-    steps
+    }
 }
 
 #[cfg(test)]

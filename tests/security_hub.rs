@@ -7,12 +7,14 @@
 //! the double, reading the findings back with `GetFindings` and checking
 //! them against what Security Hub requires (moto accepts any shape).
 
+mod asff_check;
 mod common;
 mod mocks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use asff_check::problems;
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
 use aws_sdk_eks::types::{ErrorCode, ErrorDetail, Update, UpdateStatus};
@@ -25,10 +27,11 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use common::{
     EVENT_UPDATE_ID, Stage, open_event, open_event_in, own_updates, private_cluster, someone_opened,
 };
+use eks_endpoint_guard::clock::parse_rfc3339;
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::error::GuardError;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
-use eks_endpoint_guard::securityhub::{SecurityHub, problems};
+use eks_endpoint_guard::securityhub::SecurityHub;
 use guard_testkit::eks::{ClusterSpec, EksOptions, Finish};
 use guard_testkit::moto::Moto;
 use mocks::{CLUSTER_ARN, started};

@@ -21,12 +21,10 @@ use crate::eks::{AccountRef, UpdateError, describe_update_errors};
 use crate::event::{Actor, ClusterChange, Origin};
 use crate::history::Openings;
 use crate::outcome::Outcome;
-use crate::policy::{self, Action, EndpointAccess, Exemption, Mode, Verdict};
+use crate::policy::{self, Action, EndpointAccess, EndpointFix, Exemption, Mode, Verdict};
 use crate::tool::{self, Advice, IacAdvice, Remedy, ToolRef};
 
-pub use views::{
-    attributes, chatbot_notification, email_text, message, publish, publish_views, subject, views,
-};
+pub use views::{email_text, message, publish, publish_views, subject, views};
 
 pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
 /// SNS refuses subjects longer than this.
@@ -276,38 +274,7 @@ fn action_taken(
                 fix.describe()
             )),
         ),
-        Action::Revert(fix) => {
-            let update = acted.update_id.as_deref().unwrap_or("unknown");
-            let mut done = ActionTaken {
-                fix: Some(fix.describe()),
-                resulting: found.map(|f| fix.applied_to(f)),
-                update_id: acted.update_id.clone(),
-                errors: Vec::new(),
-                description: if acted.earlier {
-                    format!(
-                        "reverted: the guard set {} (EKS update {update}) when it first handled this event",
-                        fix.describe()
-                    )
-                } else {
-                    format!(
-                        "reverted: set {} (EKS update {update}; it takes a few minutes to apply)",
-                        fix.describe()
-                    )
-                },
-            };
-            let Some(failed) = &acted.failed else {
-                return (Outcome::Reverted, done);
-            };
-            done.resulting = None;
-            done.errors = failed.errors.clone();
-            done.description = format!(
-                "REVERT FAILED: EKS accepted the revert ({}) as update {update}, which then ended {} ({}). The endpoint is STILL OPEN. The guard fails this invocation, so Lambda retries it and reverts again; after the retries the event waits in the failure queue.",
-                fix.describe(),
-                failed.status,
-                describe_update_errors(&failed.errors)
-            );
-            (Outcome::RevertFailed, done)
-        }
+        Action::Revert(fix) => reverted(fix, found, acted),
         Action::WouldRevert(fix) => (
             Outcome::WouldRevert,
             ActionTaken {
@@ -333,6 +300,45 @@ fn action_taken(
             taken("the call asked for settings that break the policy, but the cluster complies now; nothing changed".to_string()),
         ),
     }
+}
+
+/// A revert EKS accepted: started now or when the guard first handled the
+/// event, or ended `Failed` or `Cancelled`.
+fn reverted(
+    fix: &EndpointFix,
+    found: Option<&EndpointAccess>,
+    acted: &Acted,
+) -> (Outcome, ActionTaken) {
+    let update = acted.update_id.as_deref().unwrap_or("unknown");
+    let mut done = ActionTaken {
+        fix: Some(fix.describe()),
+        resulting: found.map(|f| fix.applied_to(f)),
+        update_id: acted.update_id.clone(),
+        errors: Vec::new(),
+        description: if acted.earlier {
+            format!(
+                "reverted: the guard set {} (EKS update {update}) when it first handled this event",
+                fix.describe()
+            )
+        } else {
+            format!(
+                "reverted: set {} (EKS update {update}; it takes a few minutes to apply)",
+                fix.describe()
+            )
+        },
+    };
+    let Some(failed) = &acted.failed else {
+        return (Outcome::Reverted, done);
+    };
+    done.resulting = None;
+    done.errors = failed.errors.clone();
+    done.description = format!(
+        "REVERT FAILED: EKS accepted the revert ({}) as update {update}, which then ended {} ({}). The endpoint is STILL OPEN. The guard fails this invocation, so Lambda retries it and reverts again; after the retries the event waits in the failure queue.",
+        fix.describe(),
+        failed.status,
+        describe_update_errors(&failed.errors)
+    );
+    (Outcome::RevertFailed, done)
 }
 
 fn summary(outcome: Outcome, cluster: &str) -> String {
@@ -363,31 +369,8 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         exemption,
         stack,
     } = judged;
-    let violation = match verdict {
-        Verdict::Violation {
-            reason,
-            disallowed_cidrs,
-            ..
-        } => Some(Violation {
-            reason: reason.clone(),
-            disallowed_cidrs: disallowed_cidrs.clone(),
-        }),
-        Verdict::Compliant => None,
-    };
     let (outcome, mut action_taken) = action_taken(action, found, acted);
-    if let Some(note) = exemption.and_then(|e| e.note.as_ref()) {
-        let stop = if action_taken.description.ends_with('.') {
-            ""
-        } else {
-            "."
-        };
-        action_taken.description = format!("{}{stop} {note}", action_taken.description);
-    }
-    if let Some(note) = &acted.note {
-        action_taken.description = format!("{} {note}", action_taken.description);
-    }
-    let region = change.region.as_str();
-    let domain = AccountRef::from_arn(cluster_arn).and_then(|a| console_domain(&a.partition));
+    add_notes(&mut action_taken, exemption, acted);
     let Advice { iac, next_steps } = advice(change, outcome, &Remedy::of(action), stack);
     Finding {
         schema: FINDING_SCHEMA.to_string(),
@@ -414,11 +397,53 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         requested: change.requested.clone(),
         requested_unreadable: change.requested_unreadable.clone(),
         found: found.cloned(),
-        violation,
+        violation: Violation::of(verdict),
         action: action_taken,
         iac,
         next_steps,
-        links: Links {
+        links: Links::of(change, cluster_arn),
+        exemption: exemption.cloned(),
+        history: acted.history,
+    }
+}
+
+/// What the exempt tag's reading and the acting side add to what was done.
+fn add_notes(taken: &mut ActionTaken, exemption: Option<&ExemptionRef>, acted: &Acted) {
+    if let Some(note) = exemption.and_then(|e| e.note.as_ref()) {
+        let stop = if taken.description.ends_with('.') {
+            ""
+        } else {
+            "."
+        };
+        taken.description = format!("{}{stop} {note}", taken.description);
+    }
+    if let Some(note) = &acted.note {
+        taken.description = format!("{} {note}", taken.description);
+    }
+}
+
+impl Violation {
+    fn of(verdict: &Verdict) -> Option<Violation> {
+        match verdict {
+            Verdict::Violation {
+                reason,
+                disallowed_cidrs,
+                ..
+            } => Some(Violation {
+                reason: reason.clone(),
+                disallowed_cidrs: disallowed_cidrs.clone(),
+            }),
+            Verdict::Compliant => None,
+        }
+    }
+}
+
+impl Links {
+    /// The cluster and the event in the console of the cluster's partition.
+    fn of(change: &ClusterChange, cluster_arn: &str) -> Links {
+        let region = change.region.as_str();
+        let domain = AccountRef::from_arn(cluster_arn).and_then(|a| console_domain(&a.partition));
+        Links {
             cluster_console: domain.map(|domain| {
                 format!(
                     "https://{region}.{domain}/eks/home?region={region}#/clusters/{}",
@@ -428,9 +453,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
             cloudtrail_event: domain.zip(change.event_id.as_ref()).map(|(domain, id)| {
                 format!("https://{region}.{domain}/cloudtrailv2/home?region={region}#/events/{id}")
             }),
-        },
-        exemption: exemption.cloned(),
-        history: acted.history,
+        }
     }
 }
 
@@ -475,8 +498,41 @@ pub fn exemption_finding(
     state: Option<(&str, &EndpointAccess, &Verdict)>,
     mode: Mode,
 ) -> Finding {
+    let (outcome, description) = exemption_told(tag_key, set);
+    let exemption = set.map(|(value, exemption)| ExemptionRef::new(tag_key, value, exemption));
+    let verdict = state
+        .map(|(_, _, verdict)| verdict)
+        .unwrap_or(&Verdict::Compliant);
+    let mut finding = finding(
+        change,
+        Judged {
+            cluster_arn,
+            status: state.map(|(status, _, _)| status).unwrap_or("UNKNOWN"),
+            found: state.map(|(_, found, _)| found),
+            verdict,
+            action: &Action::Nothing,
+            exemption: exemption.as_ref(),
+            stack: None,
+        },
+        mode,
+        &Acted::default(),
+    );
+    retell(&mut finding, change, outcome);
+    if exemption.as_ref().is_some_and(ExemptionRef::is_refused) {
+        finding.summary = format!(
+            "Guard exemption on {} NOT honoured: the guard enforces the policy",
+            change.cluster_name
+        );
+    }
+    finding.action = taken(description);
+    finding
+}
+
+/// The outcome and what the alert says about the exempt tag `set` to a value
+/// (and what that value means now), or taken off (`None`).
+fn exemption_told(tag_key: &str, set: Option<(&str, &Exemption)>) -> (Outcome, String) {
     let enforced = "the guard enforces the policy on this cluster";
-    let (outcome, description) = match set {
+    match set {
         Some((value, exemption @ Exemption::Forever)) => (
             Outcome::ExemptionGranted,
             format!(
@@ -513,34 +569,7 @@ pub fn exemption_finding(
             Outcome::ExemptionRevoked,
             format!("exempt tag {tag_key} taken off: {enforced} again"),
         ),
-    };
-    let exemption = set.map(|(value, exemption)| ExemptionRef::new(tag_key, value, exemption));
-    let verdict = state
-        .map(|(_, _, verdict)| verdict)
-        .unwrap_or(&Verdict::Compliant);
-    let mut finding = finding(
-        change,
-        Judged {
-            cluster_arn,
-            status: state.map(|(status, _, _)| status).unwrap_or("UNKNOWN"),
-            found: state.map(|(_, found, _)| found),
-            verdict,
-            action: &Action::Nothing,
-            exemption: exemption.as_ref(),
-            stack: None,
-        },
-        mode,
-        &Acted::default(),
-    );
-    retell(&mut finding, change, outcome);
-    if exemption.as_ref().is_some_and(ExemptionRef::is_refused) {
-        finding.summary = format!(
-            "Guard exemption on {} NOT honoured: the guard enforces the policy",
-            change.cluster_name
-        );
     }
-    finding.action = taken(description);
-    finding
 }
 
 /// The finding for a change the guard may not act on (another account

@@ -1,3 +1,4 @@
+use super::views::{attributes, chatbot_notification};
 use super::*;
 use crate::event::{ClusterChange, Origin};
 use crate::fixtures::{self, change};

@@ -128,7 +128,26 @@ fn who(actor: &Actor) -> String {
 
 /// The `email` view: plain text.
 pub fn email_text(finding: &Finding) -> String {
-    let unknown = "unknown";
+    let mut lines = email_cluster(finding);
+    lines.push(String::new());
+    lines.extend(email_call(finding));
+    lines.push(String::new());
+    lines.extend(email_endpoint(finding));
+    lines.push(String::new());
+    lines.extend(email_next_steps(finding));
+    lines.push(String::new());
+    lines.push(format!(
+        "Sent by eks-endpoint-guard ({} mode). Machine-readable finding: subscribe SQS or Lambda to this topic.",
+        match finding.mode {
+            Mode::Enforce => "enforce",
+            Mode::Report => "report",
+        }
+    ));
+    lines.join("\n")
+}
+
+/// The email's head: what happened and why, and the cluster.
+fn email_cluster(finding: &Finding) -> Vec<String> {
     let mut lines = vec![
         finding.summary.clone(),
         String::new(),
@@ -147,8 +166,13 @@ pub fn email_text(finding: &Finding) -> String {
     if let Some(history) = &finding.history {
         lines.push(format!("History:      {}", history.describe()));
     }
-    lines.extend([
-        String::new(),
+    lines
+}
+
+/// The call (or the sweep) and who made it.
+fn email_call(finding: &Finding) -> Vec<String> {
+    let unknown = "unknown";
+    vec![
         if finding.trigger.source == "sweep" {
             format!(
                 "Found by:     the scheduled sweep at {} (no actor is known)",
@@ -175,14 +199,24 @@ pub fn email_text(finding: &Finding) -> String {
             "Event id:     {}",
             finding.trigger.event_id.as_deref().unwrap_or(unknown)
         ),
-        String::new(),
+    ]
+}
+
+/// The endpoint as requested, as found, and as the fix leaves it.
+fn email_endpoint(finding: &Finding) -> Vec<String> {
+    let mut lines = vec![
         format!("Requested:    {}", describe_requested(finding)),
         format!("Found:        {}", describe_found(finding.found.as_ref())),
-    ]);
+    ];
     if let Some(resulting) = &finding.action.resulting {
         lines.push(format!("After fix:    {}", describe_access(resulting)));
     }
-    lines.push(String::new());
+    lines
+}
+
+/// What to do next, and the console links.
+fn email_next_steps(finding: &Finding) -> Vec<String> {
+    let mut lines = Vec::new();
     for (i, step) in finding.next_steps.iter().enumerate() {
         let label = if i == 0 { "Next:" } else { "" };
         lines.push(format!("{label:<14}{step}"));
@@ -196,20 +230,37 @@ pub fn email_text(finding: &Finding) -> String {
     if let Some(link) = &finding.links.cloudtrail_event {
         lines.push(format!("CloudTrail:   {link}"));
     }
-    lines.push(String::new());
-    lines.push(format!(
-        "Sent by eks-endpoint-guard ({} mode). Machine-readable finding: subscribe SQS or Lambda to this topic.",
-        match finding.mode {
-            Mode::Enforce => "enforce",
-            Mode::Report => "report",
-        }
-    ));
-    lines.join("\n")
+    lines
 }
 
 /// The `https` view: an AWS Chatbot custom notification.
 pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
-    let emoji = match finding.outcome {
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": finding.trigger.event_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": format!("{} {}", chatbot_emoji(finding), finding.summary),
+            "description": chatbot_description(finding),
+            "nextSteps": finding.next_steps,
+        },
+        "metadata": {
+            "threadId": format!("eks-endpoint-guard/{}/{}", finding.cluster.account, finding.cluster.name),
+            "summary": finding.summary,
+            "eventType": finding.outcome,
+            "relatedResources": [finding.cluster.arn],
+            "additionalContext": {
+                "account": finding.cluster.account,
+                "region": finding.cluster.region,
+                "outcome": finding.outcome,
+            }
+        }
+    })
+}
+
+fn chatbot_emoji(finding: &Finding) -> &'static str {
+    match finding.outcome {
         Outcome::Reverted | Outcome::RevertFailed | Outcome::NotHandled => ":rotating_light:",
         Outcome::WouldRevert | Outcome::ExemptionGranted => ":warning:",
         Outcome::ExemptionRevoked
@@ -221,7 +272,11 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
             ":warning:"
         }
         _ => ":information_source:",
-    };
+    }
+}
+
+/// The notification's text, in Chatbot's markdown.
+fn chatbot_description(finding: &Finding) -> String {
     let mut description = format!(
         "*{}*\n{}\n*Who:* {} from {}\n*Tool:* {}\n*Requested:* {}\n*Found:* {}",
         finding.action.description,
@@ -252,28 +307,7 @@ pub fn chatbot_notification(finding: &Finding) -> serde_json::Value {
             finding.trigger.event_id.as_deref().unwrap_or("event")
         ));
     }
-    json!({
-        "version": "1.0",
-        "source": "custom",
-        "id": finding.trigger.event_id,
-        "content": {
-            "textType": "client-markdown",
-            "title": format!("{emoji} {}", finding.summary),
-            "description": description,
-            "nextSteps": finding.next_steps,
-        },
-        "metadata": {
-            "threadId": format!("eks-endpoint-guard/{}/{}", finding.cluster.account, finding.cluster.name),
-            "summary": finding.summary,
-            "eventType": finding.outcome,
-            "relatedResources": [finding.cluster.arn],
-            "additionalContext": {
-                "account": finding.cluster.account,
-                "region": finding.cluster.region,
-                "outcome": finding.outcome,
-            }
-        }
-    })
+    description
 }
 
 /// The whole `Message` for `MessageStructure=json`: one string per protocol.

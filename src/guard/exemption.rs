@@ -13,13 +13,16 @@ use tracing::{info, warn};
 use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert;
 use crate::clock::epoch_seconds;
-use crate::eks::{AccountRef, Eks};
+use crate::eks::{AccountRef, ClusterState, Eks};
 use crate::error::GuardError;
 use crate::event::{ClusterChange, TagEdit};
 use crate::outcome::Outcome;
 use crate::policy::{self, evaluate};
 
 impl Guard {
+    /// The exempt tag was put on or taken off: tell what it means now and
+    /// what the endpoint is; when the cluster is no longer exempt, judge it
+    /// at once.
     pub(super) async fn exempt_tag_changed(
         &self,
         eks: &Eks,
@@ -52,32 +55,9 @@ impl Guard {
             warn!(cluster = name, %failure, "could not read the cluster for the exemption alert");
         }
         let state = read.as_ref().ok().and_then(Option::as_ref);
-        let verdict = state.map(|s| evaluate(&self.config.policy, &s.access));
-        let arn = alert::cluster_arn(
-            change,
-            state.and_then(|s| s.arn.as_deref()),
-            &home.partition,
-        );
-        let finding = alert::exemption_finding(
-            change,
-            &arn,
-            key,
-            set.as_ref().map(|(value, exemption)| (*value, exemption)),
-            state
-                .zip(verdict.as_ref())
-                .map(|(s, v)| (s.status.as_str(), &s.access, v)),
-            self.config.mode,
-        );
-        log_decision(change, finding.outcome, &finding.action.description);
-        let message_id = self.send_alert(name, &finding).await?;
-        let told = Answer {
-            alert_message_id: Some(message_id),
-            ..Answer::new(
-                finding.outcome,
-                Some(name),
-                finding.action.description.clone(),
-            )
-        };
+        let told = self
+            .tell_exemption(home, change, set.as_ref(), state)
+            .await?;
         match (read, granted) {
             (Ok(Some(_)), false) => {}
             // No longer exempt but unreadable: fail, so Lambda's retry judges it.
@@ -95,6 +75,45 @@ impl Guard {
             then: Some(judged.outcome),
             event_to_revert_seconds: judged.event_to_revert_seconds,
             ..told
+        })
+    }
+
+    /// Alerts the exemption granted, ended or refused (`set`: the value put
+    /// on, and what it means; `None`: the tag was taken off), with the
+    /// endpoint as read when it could be.
+    async fn tell_exemption(
+        &self,
+        home: &AccountRef,
+        change: &ClusterChange,
+        set: Option<&(&str, policy::Exemption)>,
+        state: Option<&ClusterState>,
+    ) -> Result<Answer, GuardError> {
+        let name = change.cluster_name.as_str();
+        let verdict = state.map(|s| evaluate(&self.config.policy, &s.access));
+        let arn = alert::cluster_arn(
+            change,
+            state.and_then(|s| s.arn.as_deref()),
+            &home.partition,
+        );
+        let finding = alert::exemption_finding(
+            change,
+            &arn,
+            &self.config.exempt_tag_key,
+            set.map(|(value, exemption)| (*value, exemption)),
+            state
+                .zip(verdict.as_ref())
+                .map(|(s, v)| (s.status.as_str(), &s.access, v)),
+            self.config.mode,
+        );
+        log_decision(change, finding.outcome, &finding.action.description);
+        let message_id = self.send_alert(name, &finding).await?;
+        Ok(Answer {
+            alert_message_id: Some(message_id),
+            ..Answer::new(
+                finding.outcome,
+                Some(name),
+                finding.action.description.clone(),
+            )
         })
     }
 }

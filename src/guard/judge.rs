@@ -16,6 +16,7 @@
 //!    EKS accepted can still end `Failed`; then a second alert says the
 //!    endpoint is still open, and the invocation fails so Lambda retries it.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -41,6 +42,28 @@ use crate::tool;
 /// or no longer holds) the guard steps over before giving up.
 const MAX_SPENT_TOKENS: usize = 4;
 
+/// Why the guard waits, and how long until it looks again.
+type Wait = (String, Duration);
+
+/// The cluster as read once settled, what was decided on it, and what was
+/// done.
+struct Decided {
+    state: ClusterState,
+    action: Action,
+    verdict: Verdict,
+    exemption: Option<ExemptionRef>,
+    acted: Acted,
+}
+
+/// What became of sending a revert.
+enum Revert {
+    Sent(Acted),
+    /// EKS refused it for now: another update, or a transient error.
+    Refused(EksFailure),
+    /// The cluster was deleted.
+    Gone,
+}
+
 /// What became of sending a fix.
 #[derive(Debug)]
 pub(super) enum Sent {
@@ -51,6 +74,9 @@ pub(super) enum Sent {
 }
 
 impl Guard {
+    /// One cluster, step by step: wait until it settles and read it, decide,
+    /// revert (again after each refusal), read its history, alert, record,
+    /// and follow the revert to its end.
     pub(super) async fn judge(
         &self,
         eks: &Eks,
@@ -58,93 +84,31 @@ impl Guard {
         change: &ClusterChange,
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
-        let deadline = invocation.deadline;
-        let name = change.cluster_name.as_str();
         if self.is_own_change(change) {
-            let reason = "the guard's own revert: nothing to do";
-            log_decision(change, Outcome::OwnChange, reason);
-            return Ok(Answer::new(Outcome::OwnChange, Some(name), reason));
+            return Ok(own_change(change));
         }
-        let mut backoff = Backoff::new(self.config.poll_interval, name);
-        // First the update the event started; after a refusal, any update.
-        let mut waiting_for = change.update_id.clone();
-        loop {
-            let Some(state) = self
-                .wait_until_settled(eks, name, waiting_for.as_deref(), &mut backoff, deadline)
-                .await?
-            else {
-                return Ok(gone(change, "the cluster no longer exists"));
-            };
-            if state.is_beyond_repair() {
-                let reason = format!("the cluster is {}: nothing to revert", state.status);
-                return Ok(gone(change, &reason));
-            }
-            let (action, verdict, exemption) = self.decide_on(change, &state);
-            let (action, acted) = match action {
-                Action::Revert(fix) => {
-                    if !deadline.allows(self.config.time_to_revert()) {
-                        return Err(GuardError::DeadlineExceeded {
-                            cluster: name.to_string(),
-                            waiting_for: "no time left to revert and alert".to_string(),
-                        });
-                    }
-                    match self
-                        .send_fix(eks, change, &fix, invocation.started_ms, false)
-                        .await
-                    {
-                        Ok(sent) => (Action::Revert(fix), acted_from(sent, invocation.started_ms)),
-                        Err(EksFailure::NotFound(_)) => {
-                            return Ok(gone(change, "the cluster was deleted before the revert"));
-                        }
-                        Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
-                            warn!(cluster = name, %failure, "revert refused; pausing, then judging again");
-                            let pause = backoff.next_pause();
-                            self.pause(name, &failure.to_string(), pause, deadline)
-                                .await?;
-                            waiting_for = None;
-                            continue;
-                        }
-                        Err(failure) => {
-                            return Err(GuardError::eks("UpdateClusterConfig", name, failure));
-                        }
-                    }
-                }
-                Action::AlreadyCompliant => {
-                    self.earlier_revert(eks, change, &state, invocation.started_ms)
-                        .await
-                }
-                action => (action, Acted::default()),
-            };
-            let mut acted = acted;
-            if action != Action::Nothing {
-                // After the revert, before the alert: finished updates come
-                // from memory, so this is one pass per environment.
-                acted.history = self
-                    .openings(eks, name, acted.update_id.as_deref(), deadline)
-                    .await;
-            }
-            let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
-            let judged = judged(&arn, &state, &action, &verdict, exemption.as_ref());
-            // A hand-off that finds its own earlier revert running told
-            // people when that revert started: it only follows it.
-            let told = invocation.hand_off.is_some() && acted.earlier;
-            let mut answer = if told {
-                Answer {
-                    update_id: acted.update_id.clone(),
-                    ..Answer::new(
-                        Outcome::Reverted,
-                        Some(name),
-                        "following the revert started before the hand-off",
-                    )
-                }
-            } else {
-                self.tell(change, judged, &acted).await?
-            };
-            let recorded = self
-                .record_judged(home, change, &state, judged, &acted, deadline)
-                .await;
-            if let Some(update_id) = &acted.update_id {
-                // How the revert ends is recorded last, and is what counts.
+        let deadline = invocation.deadline;
+        let mut decided = match self.settle_decide_revert(eks, change, invocation).await? {
+            ControlFlow::Continue(decided) => decided,
+            ControlFlow::Break(gone) => return Ok(gone),
+        };
+        self.add_history(eks, change, &mut decided, deadline).await;
+        let Decided {
+            state,
+            action,
+            verdict,
+            exemption,
+            acted,
+        } = &decided;
+        let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
+        let judged = judged(&arn, state, action, verdict, exemption.as_ref());
+        let mut answer = self.tell(change, judged, acted, invocation).await?;
+        let recorded = self
+            .record_judged(home, change, state, judged, acted, deadline)
+            .await;
+        match &acted.update_id {
+            // How the revert ends is recorded last, and is what counts.
+            Some(update_id) => {
                 self.confirm_revert(
                     eks,
                     home,
@@ -156,10 +120,118 @@ impl Guard {
                 )
                 .await?;
                 answer.revert_confirmed = Some(true);
-            } else {
-                recorded?;
             }
-            return Ok(answer);
+            None => recorded?,
+        }
+        Ok(answer)
+    }
+
+    /// After the revert, before the alert: how often the endpoint was opened
+    /// lately (nothing for a compliant cluster). Finished updates come from
+    /// memory, so this is one pass per environment.
+    async fn add_history(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        decided: &mut Decided,
+        deadline: Deadline,
+    ) {
+        if decided.action == Action::Nothing {
+            return;
+        }
+        let name = change.cluster_name.as_str();
+        let ours = decided.acted.update_id.as_deref();
+        decided.acted.history = self.openings(eks, name, ours, deadline).await;
+    }
+
+    /// Waits until the cluster settles, reads it, decides, and reverts when
+    /// the decision says so; after a refusal (another update, a transient
+    /// error) pauses and does it all again. `Break`: the cluster is gone or
+    /// beyond repair, and the answer says so.
+    async fn settle_decide_revert(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        invocation: &Invocation,
+    ) -> Result<ControlFlow<Answer, Decided>, GuardError> {
+        let deadline = invocation.deadline;
+        let name = change.cluster_name.as_str();
+        let mut backoff = Backoff::new(self.config.poll_interval, name);
+        // First the update the event started; after a refusal, any update.
+        let mut waiting_for = change.update_id.clone();
+        loop {
+            let Some(state) = self
+                .wait_until_settled(eks, name, waiting_for.as_deref(), &mut backoff, deadline)
+                .await?
+            else {
+                return Ok(ControlFlow::Break(gone(
+                    change,
+                    "the cluster no longer exists",
+                )));
+            };
+            if state.is_beyond_repair() {
+                let reason = format!("the cluster is {}: nothing to revert", state.status);
+                return Ok(ControlFlow::Break(gone(change, &reason)));
+            }
+            let (action, verdict, exemption) = self.decide_on(change, &state);
+            let (action, acted) = match action {
+                Action::Revert(fix) => match self.revert(eks, change, &fix, invocation).await? {
+                    Revert::Sent(acted) => (Action::Revert(fix), acted),
+                    Revert::Gone => {
+                        let reason = "the cluster was deleted before the revert";
+                        return Ok(ControlFlow::Break(gone(change, reason)));
+                    }
+                    Revert::Refused(failure) => {
+                        warn!(cluster = name, %failure, "revert refused; pausing, then judging again");
+                        let pause = backoff.next_pause();
+                        self.pause(name, &failure.to_string(), pause, deadline)
+                            .await?;
+                        waiting_for = None;
+                        continue;
+                    }
+                },
+                Action::AlreadyCompliant => {
+                    self.earlier_revert(eks, change, &state, invocation.started_ms)
+                        .await
+                }
+                action => (action, Acted::default()),
+            };
+            let decided = Decided {
+                state,
+                action,
+                verdict,
+                exemption,
+                acted,
+            };
+            return Ok(ControlFlow::Continue(decided));
+        }
+    }
+
+    /// Sends the revert, when the deadline leaves time for it and its alert.
+    async fn revert(
+        &self,
+        eks: &Eks,
+        change: &ClusterChange,
+        fix: &EndpointFix,
+        invocation: &Invocation,
+    ) -> Result<Revert, GuardError> {
+        let name = change.cluster_name.as_str();
+        if !invocation.deadline.allows(self.config.time_to_revert()) {
+            return Err(GuardError::DeadlineExceeded {
+                cluster: name.to_string(),
+                waiting_for: "no time left to revert and alert".to_string(),
+            });
+        }
+        match self
+            .send_fix(eks, change, fix, invocation.started_ms, false)
+            .await
+        {
+            Ok(sent) => Ok(Revert::Sent(acted_from(sent, invocation.started_ms))),
+            Err(EksFailure::NotFound(_)) => Ok(Revert::Gone),
+            Err(failure @ (EksFailure::InUse(_) | EksFailure::Transient(_))) => {
+                Ok(Revert::Refused(failure))
+            }
+            Err(failure) => Err(GuardError::eks("UpdateClusterConfig", name, failure)),
         }
     }
 
@@ -182,58 +254,88 @@ impl Guard {
         // says ACTIVE ends creation with no update before it.
         let mut creating = false;
         loop {
-            let pending = match update_id {
-                _ if creating => Ok(None),
-                Some(id) => eks.update(name, id).await.map(|update| {
-                    update
-                        .filter(|u| u.state == UpdateState::InProgress)
-                        .map(|u| u.id)
-                }),
-                None => eks.update_in_progress(name).await,
+            let pending = match creating {
+                true => None,
+                false => self.update_pending(eks, name, update_id, backoff).await?,
             };
             let (waiting_for, pause) = match pending {
-                Ok(Some(id)) => (
-                    format!("update {id} is InProgress"),
-                    self.config.poll_interval,
-                ),
-                Ok(None) => match eks.describe(name).await {
-                    Ok(None) => return Ok(None),
-                    Ok(Some(state)) if state.is_active() || state.is_beyond_repair() => {
-                        return Ok(Some(state));
-                    }
-                    Ok(Some(state)) if state.is_creating() => {
-                        creating = true;
-                        (
-                            "the cluster is CREATING".to_string(),
-                            creating_pause(self.config.creating_poll, state.created_at),
-                        )
-                    }
-                    Ok(Some(state)) => (
-                        format!("the cluster is {}", state.status),
-                        self.config.poll_interval,
-                    ),
-                    Err(failure) if failure.is_transient() => (
-                        format!("DescribeCluster keeps failing ({failure})"),
-                        backoff.next_pause(),
-                    ),
-                    Err(failure) => {
-                        return Err(GuardError::eks("DescribeCluster", name, failure));
-                    }
+                Some(wait) => wait,
+                None => match self.read_settled(eks, name, &mut creating, backoff).await? {
+                    Ok(state) => return Ok(state),
+                    Err(wait) => wait,
                 },
-                Err(failure) if failure.is_transient() => (
-                    format!("the update check keeps failing ({failure})"),
-                    backoff.next_pause(),
-                ),
-                Err(failure) => {
-                    let operation = if update_id.is_some() {
-                        "DescribeUpdate"
-                    } else {
-                        "ListUpdates"
-                    };
-                    return Err(GuardError::eks(operation, name, failure));
-                }
             };
             self.pause(name, &waiting_for, pause, deadline).await?;
+        }
+    }
+
+    /// What to wait for while an update is `InProgress` (`update_id`, or any
+    /// update when `None`), or while the check keeps failing; `None`: no
+    /// update runs.
+    async fn update_pending(
+        &self,
+        eks: &Eks,
+        name: &str,
+        update_id: Option<&str>,
+        backoff: &mut Backoff,
+    ) -> Result<Option<Wait>, GuardError> {
+        let pending = match update_id {
+            Some(id) => eks.update(name, id).await.map(|update| {
+                update
+                    .filter(|u| u.state == UpdateState::InProgress)
+                    .map(|u| u.id)
+            }),
+            None => eks.update_in_progress(name).await,
+        };
+        match pending {
+            Ok(Some(id)) => Ok(Some((
+                format!("update {id} is InProgress"),
+                self.config.poll_interval,
+            ))),
+            Ok(None) => Ok(None),
+            Err(failure) if failure.is_transient() => Ok(Some((
+                format!("the update check keeps failing ({failure})"),
+                backoff.next_pause(),
+            ))),
+            Err(failure) => {
+                let operation = match update_id {
+                    Some(_) => "DescribeUpdate",
+                    None => "ListUpdates",
+                };
+                Err(GuardError::eks(operation, name, failure))
+            }
+        }
+    }
+
+    /// Reads the cluster: `Ok` once it is `ACTIVE` or beyond repair (`None`:
+    /// it no longer exists), otherwise what to wait for. `creating` turns
+    /// true once a read says `CREATING`.
+    async fn read_settled(
+        &self,
+        eks: &Eks,
+        name: &str,
+        creating: &mut bool,
+        backoff: &mut Backoff,
+    ) -> Result<Result<Option<ClusterState>, Wait>, GuardError> {
+        match eks.describe(name).await {
+            Ok(None) => Ok(Ok(None)),
+            Ok(Some(state)) if state.is_active() || state.is_beyond_repair() => Ok(Ok(Some(state))),
+            Ok(Some(state)) if state.is_creating() => {
+                *creating = true;
+                Ok(Err((
+                    "the cluster is CREATING".to_string(),
+                    creating_pause(self.config.creating_poll, state.created_at),
+                )))
+            }
+            Ok(Some(state)) => Ok(Err((
+                format!("the cluster is {}", state.status),
+                self.config.poll_interval,
+            ))),
+            Err(failure) if failure.is_transient() => Ok(Err((
+                format!("DescribeCluster keeps failing ({failure})"),
+                backoff.next_pause(),
+            ))),
+            Err(failure) => Err(GuardError::eks("DescribeCluster", name, failure)),
         }
     }
 
@@ -355,14 +457,26 @@ impl Guard {
     }
 
     /// Alerts what was decided and done (nothing for a compliant cluster),
-    /// and logs the decision.
+    /// and logs the decision. A hand-off that finds its own earlier revert
+    /// running told people when that revert started: it only follows it.
     async fn tell(
         &self,
         change: &ClusterChange,
         judged: Judged<'_>,
         acted: &Acted,
+        invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
         let name = change.cluster_name.as_str();
+        if invocation.hand_off.is_some() && acted.earlier {
+            return Ok(Answer {
+                update_id: acted.update_id.clone(),
+                ..Answer::new(
+                    Outcome::Reverted,
+                    Some(name),
+                    "following the revert started before the hand-off",
+                )
+            });
+        }
         let reason = match judged.verdict {
             Verdict::Violation { reason, .. } => reason.clone(),
             Verdict::Compliant if acted.earlier => {
@@ -640,6 +754,12 @@ fn creating_pause_at(poll: Duration, age_seconds: Option<f64>) -> Duration {
         Some(age) if age < 600.0 => poll * 10,
         _ => poll,
     }
+}
+
+fn own_change(change: &ClusterChange) -> Answer {
+    let reason = "the guard's own revert: nothing to do";
+    log_decision(change, Outcome::OwnChange, reason);
+    Answer::new(Outcome::OwnChange, Some(&change.cluster_name), reason)
 }
 
 fn gone(change: &ClusterChange, reason: &str) -> Answer {

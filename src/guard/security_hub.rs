@@ -14,7 +14,7 @@ use crate::eks::{AccountRef, ClusterState};
 use crate::error::GuardError;
 use crate::event::ClusterChange;
 use crate::policy::Action;
-use crate::securityhub::{self, Exemption, Standing};
+use crate::securityhub::{Asff, Exemption, Standing};
 
 /// One import, then one more if it fails (on top of the SDK's retries).
 const IMPORT_ATTEMPTS: u32 = 2;
@@ -77,7 +77,7 @@ impl Guard {
         let Some(hub) = &self.security_hub else {
             return Ok(());
         };
-        let doc = securityhub::asff(finding, standing, exemption, home, hub.next_updated_at_ms());
+        let doc = Asff::of(finding, standing, exemption, home, hub.next_updated_at_ms());
         let cluster = finding.cluster.name.as_str();
         let pause = self.config.poll_interval;
         let mut why = String::new();
