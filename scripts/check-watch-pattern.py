@@ -229,14 +229,25 @@ def check_targets(rule: dict, names: dict, conditions: dict, report: Report, lab
         report.check(used <= defined, f"{label}: {target['Id']} uses only defined variables ({sorted(used - defined)})")
         for needed in ("who", "call", "service", "account", "region"):
             report.check(needed in used, f"{label}: {target['Id']} names {needed}", verbose=False)
-        if template.lstrip().startswith("{"):
-            filled = re.sub(r"<([A-Za-z0-9_.-]+)>", lambda m: sample[m.group(1)].replace('"', '\\"'), template)
+        if not template.lstrip().startswith("{"):
+            # EventBridge's guide: "For Strings, quotes are required" (one
+            # quoted string per line, as AWS's own SNS e-mail examples do).
+            lines = template.strip("\n").split("\n")
+            report.check(all(len(line) >= 2 and line[0] == '"' and line[-1] == '"' for line in lines),
+                         f"{label}: {target['Id']} text template: every line a quoted string")
+        else:
+            # EventBridge does not escape the values it fills in: a JSON
+            # template may only take values that cannot hold a quote.
+            report.check(not used & {"agent", "request"},
+                         f"{label}: {target['Id']} card uses no value that may hold a quote (user agent, request)")
+            filled = re.sub(r"<([A-Za-z0-9_.-]+)>", lambda m: sample[m.group(1)], template)
             try:
                 card = json.loads(filled)
                 ok = card.get("version") == "1.0" and card.get("source") == "custom" and card["content"]["title"]
             except (ValueError, KeyError, TypeError):
                 ok = False
             report.check(bool(ok), f"{label}: {target['Id']} is an AWS Chatbot custom notification once filled in")
+            report.check("\n" not in template, f"{label}: {target['Id']} card on one line")
         if target["Arn"] == names["AlertTopic"]:
             report.check(target.get("DeadLetterConfig", {}).get("Arn") == names["FailureQueue.Arn"],
                          f"{label}: {target['Id']} keeps undeliverable messages in FailureQueue")
