@@ -91,7 +91,7 @@ build: venv rust-target ## arm64 Lambda zip: target/lambda/eks-endpoint-guard/bo
 check-artefact: ## the zip holds an aarch64 bootstrap <= 5 MiB that polls a Runtime API under qemu
 	@scripts/check-artefact.sh $(ARTEFACT)
 
-lint: lint-rust lint-template ## fmt, clippy; cfn-lint, sam validate --lint, event patterns, checkov on every template
+lint: lint-rust lint-template ## fmt, clippy; cfn-lint, sam validate --lint, event patterns, watch rules and heartbeat, checkov on every template
 
 lint-rust:
 	$(NEED) lint cc
@@ -102,6 +102,7 @@ lint-template: venv checkov-venv stackset-template
 	$(VENV_BIN)/cfn-lint $(TEMPLATE) $(STACKSET_TEMPLATE) $(MEMBER_TEMPLATE) $(CODE_BUCKET_TEMPLATE)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV_BIN)/sam validate --lint --template-file $(TEMPLATE)
 	$(VENV_BIN)/python scripts/check-event-pattern.py $(TEMPLATE) $(MEMBER_TEMPLATE) $(STACKSET_TEMPLATE)
+	$(VENV_BIN)/python scripts/check-watch-pattern.py $(TEMPLATE) $(STACKSET_TEMPLATE)
 	$(MAKE) --no-print-directory checkov
 	@if command -v shellcheck >/dev/null; then echo "shellcheck scripts/stackset.sh"; shellcheck scripts/stackset.sh; \
 	else echo "shellcheck not installed: scripts/stackset.sh not checked"; fi

@@ -18,14 +18,17 @@ implement it, so the pattern is evaluated with moto's own matcher
 event GuardFunction.Events.EksEndpointChange, and the EventPattern of every
 AWS::Events::Rule (the central bus's rule in template.yaml, the member
 accounts' forwarding rule in deploy/member.yaml, the rules SAM generates in
-build/stackset.yaml). A rule without EventPattern (a schedule) is skipped.
+build/stackset.yaml). A rule without EventPattern (a schedule) is skipped, and
+so are the watch rules on the guard's own wiring (GuardWatch,
+GuardWatchAlerts), which scripts/check-watch-pattern.py checks.
 Every pattern found must be identical to the first one, so the layouts can
 never drift apart, and each is evaluated on all cases.
 
 Besides the built-in cases, every events/*.json that is an EventBridge
 envelope is evaluated too, and must match exactly when it is a successful
 CreateCluster/UpdateClusterConfig/TagResource/UntagResource call of
-eks.amazonaws.com.
+eks.amazonaws.com; so is every events/watch/*/*.json (the watch rules'
+samples of other services), which must not.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from moto.events.models import EventPattern
 FUNCTION = "GuardFunction"
 EVENT = "EksEndpointChange"
 API_CALLS = ("CreateCluster", "UpdateClusterConfig", "TagResource", "UntagResource")
+# Rules with patterns of their own (scripts/check-watch-pattern.py).
+WATCH_RULES = ("GuardWatch", "GuardWatchAlerts")
 
 
 def load_patterns(template_path: str) -> list[tuple[str, dict]]:
@@ -57,7 +62,7 @@ def load_patterns(template_path: str) -> list[tuple[str, dict]]:
             for event_name, event in properties.get("Events", {}).items():
                 if event.get("Type") == "EventBridgeRule":
                     found.append((f"{name}.Events.{event_name}", event["Properties"]["Pattern"]))
-        elif resource.get("Type") == "AWS::Events::Rule" and "EventPattern" in properties:
+        elif resource.get("Type") == "AWS::Events::Rule" and "EventPattern" in properties and name not in WATCH_RULES:
             found.append((name, properties["EventPattern"]))
     if template_path.endswith("template.yaml") and not any(
         label == f"{FUNCTION}.Events.{EVENT}" for label, _ in found
@@ -160,7 +165,8 @@ def expected_for(event: dict) -> bool:
 
 def file_cases(root: str) -> list[tuple[str, dict, bool]]:
     cases = []
-    for path in sorted(glob.glob(os.path.join(root, "events", "*.json"))):
+    paths = glob.glob(os.path.join(root, "events", "*.json")) + glob.glob(os.path.join(root, "events", "watch", "*", "*.json"))
+    for path in sorted(paths):
         try:
             with open(path, encoding="utf-8") as f:
                 event = json.load(f)

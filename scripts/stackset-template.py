@@ -42,8 +42,8 @@ from samcli.yamlhelper import yaml_dump
 
 FUNCTION = "GuardFunction"
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
-# The StackSets API takes a template body of at most 51,200 bytes (larger
-# ones need --template-url).
+# The StackSets API takes a template body of at most 51,200 bytes; a larger
+# one goes through the code bucket (--template-url, scripts/stackset.sh).
 TEMPLATE_BODY_LIMIT = 51_200
 
 CODE_PARAMETERS = {
@@ -155,7 +155,11 @@ def main() -> int:
     with open(target, "w", encoding="utf-8") as f:
         f.write(body)
     size = len(body.encode())
-    note = "" if size <= TEMPLATE_BODY_LIMIT else f" (over the {TEMPLATE_BODY_LIMIT}-byte --template-body limit)"
+    note = (
+        ""
+        if size <= TEMPLATE_BODY_LIMIT
+        else f" (over the {TEMPLATE_BODY_LIMIT}-byte --template-body limit: stackset.sh passes it by --template-url)"
+    )
     print(f"stackset-template: {target}: {len(plain['Resources'])} resources, {size} bytes{note}")
     return 0
 

@@ -19,7 +19,10 @@
 #     instances for the OUs x regions (accounts and regions that already have
 #     one are left as they are) and waits again. With --code-prefix, the
 #     template's CodeBucketPrefix and CodeKey are set from the zip and the
-#     object must already be in every region's bucket.
+#     object must already be in every region's bucket. A template over the
+#     51,200 bytes of --template-body (build/stackset.yaml is) is copied to
+#     the administration region's code bucket and passed by --template-url:
+#     that needs --code-prefix and the administration region among --regions.
 #
 # Every AWS command is printed before it runs. DRY_RUN=1 prints them and runs
 # none (the commands whose answer decides the next step are shown with the
@@ -166,10 +169,25 @@ deploy() {
     [[ -n "$admin_region" ]] || admin_region=$(words "$regions" | head -n1)
     check_region "$admin_region"
 
+    # A template over the --template-body limit goes to the code bucket of
+    # the administration region (readable by the organization, the caller
+    # included) and is passed by URL; StackSets takes up to 1 MB that way.
     local size
+    local -a template_arg
     size=$(wc -c <"$template")
-    ((size <= TEMPLATE_BODY_LIMIT)) ||
-        die "$template is $size bytes; --template-body takes at most $TEMPLATE_BODY_LIMIT (upload it to S3 and use --template-url)"
+    template_arg=(--template-body "file://$template")
+    if ((size > TEMPLATE_BODY_LIMIT)); then
+        [[ -n "$prefix" ]] ||
+            die "$template is $size bytes; --template-body takes at most $TEMPLATE_BODY_LIMIT, and without --code-prefix there is no bucket to pass it through"
+        [[ " $(words "$regions" | tr '\n' ' ') " == *" $admin_region "* ]] ||
+            die "$template is $size bytes (over $TEMPLATE_BODY_LIMIT): it goes through s3://$prefix-$admin_region, so the administration region $admin_region must be one of --regions"
+        local template_key domain=amazonaws.com
+        template_key="${CODE_KEY_PREFIX}stackset-$(sha256sum "$template" | cut -c1-16).yaml"
+        [[ "$admin_region" != cn-* ]] || domain=amazonaws.com.cn
+        need_aws
+        run aws s3 cp --region "$admin_region" --only-show-errors "$template" "s3://$prefix-$admin_region/$template_key"
+        template_arg=(--template-url "https://$prefix-$admin_region.s3.$admin_region.$domain/$template_key")
+    fi
 
     # Parameters go through a JSON file: values may hold commas
     # (AllowedPublicCidrs, SweepAccounts), which the CLI's shorthand splits.
@@ -220,7 +238,7 @@ EOF
 
     cat >&2 <<EOF
 stackset.sh: stack set $name (SERVICE_MANAGED, administered from $admin_region, --call-as $call_as)
-  template:    $template ($size bytes), capabilities $capabilities
+  template:    $template ($size bytes: ${template_arg[0]}), capabilities $capabilities
   parameters:  $params_file
 $(sed 's/^/    /' "$params_file")
   targets:     OUs $ou_list x regions $region_list
@@ -242,7 +260,7 @@ EOF
     local op
     if [[ "$DRY_RUN" == 1 || "$exists" == 1 ]]; then
         op=$(run aws cloudformation update-stack-set "${AWS_ARGS[@]}" --stack-set-name "$name" \
-            --template-body "file://$template" --parameters "file://$params_file" \
+            "${template_arg[@]}" --parameters "file://$params_file" \
             --capabilities "$capabilities" --auto-deployment "$auto" \
             --managed-execution Active=true \
             --operation-preferences "$prefs" \
@@ -252,7 +270,7 @@ EOF
     if [[ "$DRY_RUN" == 1 || "$exists" == 0 ]]; then
         run aws cloudformation create-stack-set "${AWS_ARGS[@]}" --stack-set-name "$name" \
             --description "eks-endpoint-guard ($(basename "$template"))" \
-            --template-body "file://$template" --parameters "file://$params_file" \
+            "${template_arg[@]}" --parameters "file://$params_file" \
             --capabilities "$capabilities" --permission-model SERVICE_MANAGED \
             --auto-deployment "$auto" --managed-execution Active=true >/dev/null
     fi
