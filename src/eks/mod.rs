@@ -27,7 +27,7 @@ use aws_sdk_eks::types::VpcConfigRequest;
 use std::collections::HashMap;
 
 pub use clients::{AccountRef, AccountSession, EksClients, Place};
-pub use failure::{EksFailure, HttpStatus};
+pub use failure::EksFailure;
 pub use pace::CallPace;
 pub use updates::{
     FinishedUpdates, UpdateError, UpdateState, UpdateSummary, describe_update_errors,
@@ -286,15 +286,6 @@ impl Eks {
                 _ => return Ok(Some(ids)),
             }
         }
-    }
-
-    /// Every update of the cluster, described: finished ones from memory, so
-    /// after the first pass only new updates cost a `DescribeUpdate`.
-    pub async fn history(&self, name: &str) -> Result<Vec<UpdateSummary>, EksFailure> {
-        let Some(ids) = self.update_ids(name).await? else {
-            return Ok(Vec::new());
-        };
-        self.describe_updates(name, &ids).await
     }
 
     /// The updates `ids` of the cluster, in that order, finished ones from
