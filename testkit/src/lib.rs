@@ -2,6 +2,8 @@
 //!
 //! - [`runtime`]: a Lambda Runtime API emulator, so the real `bootstrap` binary can be invoked
 //!   the way Lambda invokes it (long-polled `/invocation/next`, deadlines, error reports).
+//! - [`delayed`]: a front that forwards to `moto_server` (STS, Organizations) after a delay
+//!   and counts requests by action, and `AssumeRole` by role.
 //! - [`eks`]: an EKS double that speaks the REST-JSON wire protocol of `aws-sdk-eks` and follows
 //!   what real EKS does (updates that stay `InProgress`, `ResourceInUseException`, no-op refusals),
 //!   which moto does not.
@@ -16,6 +18,7 @@
 //! Everything binds to `127.0.0.1` on a free port and stops when its handle is dropped, so tests
 //! can run in parallel without touching the process environment.
 
+pub mod delayed;
 pub mod eks;
 pub mod function;
 pub mod lambda;
