@@ -356,6 +356,7 @@ fn shipped_settings() -> Vec<(&'static str, String)> {
 
 async fn bursts(binary: &std::path::Path, moto: &Moto, topic: &str) -> Result<(), String> {
     let adaptive = || ("AWS_RETRY_MODE", "adaptive".to_string());
+    let retries_2_1 = || ("AWS_NEW_RETRIES_2026", "true".to_string());
     let with = |mut settings: Vec<(&'static str, String)>, extra: (&'static str, String)| {
         settings.push(extra);
         settings
@@ -377,6 +378,11 @@ async fn bursts(binary: &std::path::Path, moto: &Moto, topic: &str) -> Result<()
             settings: with(shipped_settings(), adaptive()),
         },
         BurstRun {
+            label: "shipped settings, adaptive retry, Retry Behavior 2.1 (AWS_NEW_RETRIES_2026=true)",
+            environments: BURST_CLUSTERS,
+            settings: with(with(shipped_settings(), adaptive()), retries_2_1()),
+        },
+        BurstRun {
             label: "shipped settings, standard retry, reserved concurrency 4",
             environments: 4,
             settings: shipped_settings(),
@@ -386,7 +392,35 @@ async fn bursts(binary: &std::path::Path, moto: &Moto, topic: &str) -> Result<()
             environments: 4,
             settings: with(shipped_settings(), adaptive()),
         },
+        BurstRun {
+            label: "shipped settings, adaptive retry, Retry Behavior 2.1, reserved concurrency 4",
+            environments: 4,
+            settings: with(with(shipped_settings(), adaptive()), retries_2_1()),
+        },
     ];
+    // BURST_SETTINGS="K=V,K=V" (and BURST_ENVIRONMENTS=n): one run with the
+    // shipped settings and these, for trying settings out.
+    if let Ok(extra) = std::env::var("BURST_SETTINGS") {
+        let mut settings = shipped_settings();
+        for pair in extra.split(',').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or("BURST_SETTINGS: K=V,K=V")?;
+            settings.push((
+                Box::leak(key.to_string().into_boxed_str()),
+                value.to_string(),
+            ));
+        }
+        let environments = std::env::var("BURST_ENVIRONMENTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(BURST_CLUSTERS);
+        let label = Box::leak(format!("shipped settings and {extra}").into_boxed_str());
+        let run = BurstRun {
+            label,
+            environments,
+            settings,
+        };
+        return burst(binary, moto, topic, &run).await;
+    }
     let only: Option<usize> = std::env::var("BURST_RUN").ok().and_then(|n| n.parse().ok());
     for (index, run) in runs.iter().enumerate() {
         if only.is_some_and(|only| only != index) {
@@ -448,6 +482,8 @@ async fn burst(
             ],
         ));
     }
+    // The opening updates end BURST_UPDATE_TAKES after this.
+    let opened = Instant::now();
     let started = Instant::now();
     let outcomes = fleet.invoke_all(events).await;
     let took = started.elapsed();
@@ -483,6 +519,24 @@ async fn burst(
         entry.0 += 1;
         entry.1 += usize::from(request.throttled);
     }
+    // From the end of each opening update to the guard's accepted revert: the
+    // figure the guard is built for (aim: within 2 s).
+    let mut revert_delays: Vec<Duration> = names
+        .iter()
+        .filter_map(|name| {
+            requests
+                .iter()
+                .find(|r| {
+                    r.operation == "UpdateClusterConfig"
+                        && r.cluster.as_deref() == Some(name.as_str())
+                        && r.status == Some(200)
+                })
+                .map(|r| r.at.saturating_duration_since(opened + BURST_UPDATE_TAKES))
+        })
+        .collect();
+    revert_delays.sort();
+    let median_revert = revert_delays.get(revert_delays.len() / 2).copied();
+    let slowest_revert = revert_delays.last().copied();
     let busiest = eks.max_requests_in_window(None, Duration::from_secs(1));
     let peak = fleet
         .peak_rss_kib()
@@ -493,7 +547,8 @@ async fn burst(
     println!(
         "burst, {} clusters, {} environments, EKS at {}/s (bucket {}), updates take {:.0} s; {}: \
          {throttled} of {} EKS calls throttled ({:.0}%, aim <= 20%); every cluster reverted and \
-         confirmed after {:.1} s ({confirmed} of {} confirmed); {failed} invocations failed \
+         confirmed after {:.1} s ({confirmed} of {} confirmed); revert sent {:.1} s after the \
+         opening update ended (median; slowest {:.1} s); {failed} invocations failed \
          (aim 0); busiest second {busiest} calls; peak RSS {:.1} MiB; by operation (calls/throttled): {}",
         BURST_CLUSTERS,
         run.environments,
@@ -505,6 +560,8 @@ async fn burst(
         100.0 * throttled as f64 / requests.len().max(1) as f64,
         took.as_secs_f64(),
         names.len(),
+        median_revert.unwrap_or_default().as_secs_f64(),
+        slowest_revert.unwrap_or_default().as_secs_f64(),
         peak as f64 / 1024.0,
         by_operation
             .iter()
@@ -512,6 +569,27 @@ async fn burst(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if std::env::var_os("BURST_TIMELINE").is_some() {
+        // Calls and throttled calls in each second of the burst, by operation.
+        let mut seconds: BTreeMap<u64, BTreeMap<&str, (usize, usize)>> = BTreeMap::new();
+        for request in &requests {
+            let second = request.at.saturating_duration_since(started).as_secs();
+            let entry = seconds
+                .entry(second)
+                .or_default()
+                .entry(request.operation)
+                .or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(request.throttled);
+        }
+        for (second, operations) in seconds {
+            let line: Vec<String> = operations
+                .iter()
+                .map(|(operation, (calls, throttled))| format!("{operation} {calls}/{throttled}"))
+                .collect();
+            println!("  s{second:02}: {}", line.join(", "));
+        }
+    }
     if failed > 0 {
         for (index, outcome) in outcomes.iter().enumerate() {
             if !matches!(outcome, Invocation::Response(answer) if answer["outcome"] == "reverted") {
