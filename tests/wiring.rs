@@ -414,3 +414,37 @@ async fn unset_names_skip_their_checks_and_say_so() {
     );
     assert_eq!(impaired_metric(&off), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_time_left_for_the_check_is_a_named_problem() {
+    let wired = wired().await;
+    // The alarm prefix unset: a reader that ran would log that skip.
+    let guard = wired.guard(&[("GUARD_ALARM_PREFIX", "")]).await;
+    // Less than the time kept for the sweep's answer and one whole call
+    // (3 s with the testkit's 1 s attempts): nothing is read. The sweep
+    // itself may not get far either; whatever it answers, the check said so.
+    let deadline = std::time::Duration::from_secs(3);
+    let _answer = guard.invoke_with_deadline(&sweep_event(), deadline).await;
+    let published = wired.stage.moto.published(&wired.stage.topic).await;
+    let impaired: Vec<Value> = published
+        .iter()
+        .filter(|(subject, _)| {
+            subject
+                .as_deref()
+                .is_some_and(|s| s.contains("Guard IMPAIRED"))
+        })
+        .map(|(_, message)| {
+            let views: Value = serde_json::from_str(message).unwrap();
+            serde_json::from_str(views["sqs"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(impaired.len(), 1, "{published:#?}");
+    let problems = impaired[0]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0]["check"], "itself");
+    let text = problems[0]["problem"].as_str().unwrap();
+    assert!(text.contains("no time left"), "{text}");
+    assert_eq!(impaired_metric(&guard), Some(1));
+    // Nothing was read: the reader never ran.
+    assert_eq!(guard.log_records("wiring check skipped").len(), 0);
+}
