@@ -8,8 +8,9 @@
 //! 2. An organization of 1,000 accounts in 17 regions (17,000
 //!    account-regions), 0.1 s per EKS, STS and Organizations call, 3,000
 //!    clusters of which 30 are open: time until every open cluster is
-//!    reverted, invocations used, `AssumeRole` calls, EKS calls per
-//!    account-region, peak RSS of the environment.
+//!    reverted, invocations used (the slices run in 8 environments side by
+//!    side, as Lambda runs them), `AssumeRole` calls, EKS calls per
+//!    account-region, peak RSS of any environment.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use guard_testkit::eks::{ClusterSpec, EksDouble, EksOptions};
 use guard_testkit::function::{FunctionProcess, sample, sibling_binary};
 use guard_testkit::moto::{self, Moto};
 use guard_testkit::organizations::Organization;
+use guard_testkit::runtime::Invocation;
 
 /// The commercial regions EKS serves (17, as the issue counts them).
 const REGIONS: [&str; 17] = [
@@ -185,7 +187,7 @@ async fn peak_rss_of_one_invocation(binary: &std::path::Path, world: &World, acc
         .await;
     let elapsed = started.elapsed().as_secs_f64();
     let summary = match answer {
-        guard_testkit::runtime::Invocation::Response(answer) => answer["sweep"].clone(),
+        Invocation::Response(answer) => answer["sweep"].clone(),
         other => serde_json::json!(format!("{other:?}")),
     };
     println!(
@@ -199,39 +201,37 @@ async fn peak_rss_of_one_invocation(binary: &std::path::Path, world: &World, acc
     );
 }
 
-/// The whole organization, handed out in slices.
+/// Execution environments Lambda runs the slices in, side by side.
+const ENVIRONMENTS: usize = 8;
+
+/// The whole organization, handed out in slices to environments side by
+/// side.
 async fn whole_organization(binary: &std::path::Path, world: &World) -> Result<(), String> {
     let assumed_before = world.sts.count("AssumeRole");
     let calls_before = world.eks.requests().len();
-    let guard = FunctionProcess::start_with_lambda(
+    let fleet = FunctionProcess::start_environments(
         binary,
         &function_arn(),
         &settings(world, &[("SWEEP_ORGANIZATION", "true".to_string())]),
+        ENVIRONMENTS,
         Duration::from_secs(900),
     )
     .await;
+    fleet.wait_until_ready(Duration::from_secs(60)).await;
     let started = Instant::now();
-    let answer = guard
-        .invoke_with_deadline(&sweep_event(), Duration::from_secs(900))
+    let answer = fleet
+        .invoke_all(vec![sweep_event()])
         .await
+        .remove(0)
         .expect_response();
     let slices = answer["sweep"]["slicesHandedOut"].as_u64().unwrap_or(0) as usize;
-    let outcomes = guard
+    let outcomes = fleet
         .lambda()
         .wait_for_outcomes(slices, Duration::from_secs(1200))
         .await
         .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed().as_secs_f64();
-    let mut reverted = 0;
-    let mut failed = 0;
-    for (_, outcome) in &outcomes {
-        match outcome {
-            guard_testkit::runtime::Invocation::Response(answer) => {
-                reverted += answer["sweep"]["reverted"].as_u64().unwrap_or(0)
-            }
-            _ => failed += 1,
-        }
-    }
+    let (reverted, failed) = tally(&outcomes);
     let last_revert = world
         .eks
         .requests_for("UpdateClusterConfig")
@@ -241,14 +241,35 @@ async fn whole_organization(binary: &std::path::Path, world: &World) -> Result<(
         .map_or(f64::NAN, |at| at.duration_since(started).as_secs_f64());
     let calls = world.eks.requests().len() - calls_before;
     let places = ACCOUNTS * REGIONS.len();
+    let peak = fleet
+        .peak_rss_kib()
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
     println!(
-        "organization sweep, {ACCOUNTS} accounts x 17 regions, 0.1 s per EKS/STS/Organizations call, 3,000 clusters ({} open): the last open cluster reverted after {last_revert:.0} s (aim: 5 min), every slice done after {elapsed:.0} s, {} invocations (1 + {slices} slices, {failed} failed, one environment), {reverted} reverted; AssumeRole {} (aim: one per member account, {}); {calls} EKS calls, {:.2} per account-region; peak RSS {} KiB (aim: under 64 MiB)",
+        "organization sweep, {ACCOUNTS} accounts x 17 regions, 0.1 s per EKS/STS/Organizations call, 3,000 clusters ({} open): the last open cluster reverted after {last_revert:.0} s (aim: 5 min), every slice done after {elapsed:.0} s, {} invocations (1 + {slices} slices in {ENVIRONMENTS} environments, {failed} failed, {} answered after their deadline), {reverted} reverted; AssumeRole {} (aim: one per member account, {}); {calls} EKS calls, {:.2} per account-region; peak RSS of any environment {peak} KiB (aim: under 64 MiB)",
         world.open.len(),
         1 + outcomes.len(),
+        fleet.api.late_answers(),
         world.sts.count("AssumeRole") - assumed_before,
         ACCOUNTS - 1,
         calls as f64 / places as f64,
-        guard.peak_rss_kib().unwrap_or(0),
     );
     Ok(())
+}
+
+/// Clusters reverted by the slices, and slices failed.
+fn tally(outcomes: &[(serde_json::Value, Invocation)]) -> (u64, usize) {
+    let mut reverted = 0;
+    let mut failed = 0;
+    for (_, outcome) in outcomes {
+        match outcome {
+            Invocation::Response(answer) => {
+                reverted += answer["sweep"]["reverted"].as_u64().unwrap_or(0)
+            }
+            _ => failed += 1,
+        }
+    }
+    (reverted, failed)
 }
