@@ -210,6 +210,7 @@ impl Guard {
             &problems.subject(),
             body,
             problems.attributes(),
+            alert::Audience::Everyone,
         )
         .await
         .map(|_| ())
