@@ -19,6 +19,7 @@ use aws_sdk_eks::types::error::{
 };
 use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
 use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_sdk_sns::operation::publish_batch::PublishBatchOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use eks_endpoint_guard::clock::epoch_seconds;
 use eks_endpoint_guard::config::Config;
@@ -52,6 +53,21 @@ impl Inbox {
         })
     }
 
+    /// `PublishBatch` (the sweep's findings for machines), into the same list.
+    fn batch_rule(&self) -> Rule {
+        let inbox = self.clone();
+        mock!(aws_sdk_sns::Client::publish_batch).then_compute_output(move |req| {
+            let mut sent = inbox.0.lock().unwrap();
+            for entry in req.publish_batch_request_entries() {
+                let subject = entry.subject().unwrap_or_default().to_string();
+                sent.push((subject, entry.message().to_string()));
+            }
+            PublishBatchOutput::builder().build()
+        })
+    }
+
+    /// The findings sent, one per cluster (not the sweep's summary): the
+    /// machine view (`sqs`; a sweep's machine message has only `default`).
     fn findings(&self) -> Vec<Value> {
         self.0
             .lock()
@@ -59,8 +75,10 @@ impl Inbox {
             .iter()
             .map(|(_, message)| {
                 let views: Value = serde_json::from_str(message).expect("message is JSON");
-                serde_json::from_str(views["sqs"].as_str().expect("sqs view")).expect("finding")
+                let machine = views["sqs"].as_str().or(views["default"].as_str());
+                serde_json::from_str::<Value>(machine.expect("machine view")).expect("finding")
             })
+            .filter(|doc| doc["schema"] == "eks-endpoint-guard/finding/v1")
             .collect()
     }
 }
@@ -87,7 +105,8 @@ fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
     let mut rules = eks_rules.to_vec();
     rules.push(&reverts);
     rules.push(&history);
-    let guard = Guard::new(config, eks_client(&rules), sns_client(&[&publish]));
+    let batch = inbox.batch_rule();
+    let guard = Guard::new(config, eks_client(&rules), sns_client(&[&publish, &batch]));
     (guard, inbox)
 }
 
