@@ -1305,6 +1305,68 @@ async fn the_sweep_reverts_a_cluster_whose_exemption_ended() {
     );
 }
 
+/// SNS refuses one finding of a sweep's `PublishBatch`: the summary still
+/// goes to people, and the invocation fails naming the cluster whose
+/// finding machines did not get (Lambda runs the sweep again).
+#[tokio::test]
+async fn a_sweep_finding_sns_refuses_fails_the_invocation_naming_it() {
+    let list_clusters = mock!(aws_sdk_eks::Client::list_clusters).then_output(|| {
+        aws_sdk_eks::operation::list_clusters::ListClustersOutput::builder()
+            .clusters("prod-eu")
+            .build()
+    });
+    let describe_cluster = mocks::open_cluster(&["0.0.0.0/0"], &[]);
+    let revert = mocks::revert_starts("revert-sweep");
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let refused = mock!(aws_sdk_sns::Client::publish_batch).then_output(|| {
+        PublishBatchOutput::builder()
+            .failed(
+                aws_sdk_sns::types::BatchResultErrorEntry::builder()
+                    .id("0")
+                    .code("KMSAccessDenied")
+                    .sender_fault(false)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let (reverts, history) = (reverts_run(), mocks::no_updates());
+    let eks = eks_client(&[
+        &list_clusters,
+        &describe_cluster,
+        &revert,
+        &reverts,
+        &history,
+    ]);
+    let guard = Guard::new(config(&[]), eks, sns_client(&[&publish, &refused]));
+
+    let error = run(
+        &guard,
+        include_str!("../events/scheduled-sweep.json"),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect_err("a finding not sent fails the sweep");
+
+    let text = error.to_string();
+    assert!(
+        text.contains("0 of 1 findings sent to machines")
+            && text.contains("111122223333/eu-west-1/prod-eu: KMSAccessDenied"),
+        "{text}"
+    );
+    assert_eq!(refused.num_calls(), 1);
+    let sent = inbox.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "the summary still went to people");
+    assert!(
+        sent[0]
+            .0
+            .starts_with("[EKS guard] Sweep: 1 public endpoint(s)"),
+        "{}",
+        sent[0].0
+    );
+}
+
 /// Repeat openings: the alert counts, from the cluster's own update history,
 /// the endpoint-access updates that opened it in the last 24 hours and 7 days.
 #[tokio::test]

@@ -335,3 +335,74 @@ fn machines_told(told: &Told, not_sent: &[String], findings: usize) -> Result<()
         message: format!("{} not sent, first {first}", not_sent.len()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    /// 2026-12-04T10:00:00Z.
+    const NOW: i64 = 1_796_378_400;
+
+    fn place() -> Place {
+        Place::new("111122223333", "eu-west-1")
+    }
+
+    #[test]
+    fn exemptions_ending_within_three_days_are_listed_and_new_once() {
+        let telling = Telling::new(NOW, Duration::from_secs(3600));
+        let until = |end| Exemption::Until { end };
+        telling.exempt(&place(), "entered-this-hour", &until(NOW + 3 * DAY - 60));
+        telling.exempt(&place(), "entered-yesterday", &until(NOW + 2 * DAY));
+        telling.exempt(&place(), "far", &until(NOW + 5 * DAY));
+        telling.exempt(&place(), "forever", &Exemption::Forever);
+        let collected = telling.collected.into_inner().unwrap();
+        let ending: Vec<(&str, bool)> = collected
+            .expiring
+            .iter()
+            .map(|e| (e.cluster.as_str(), e.new))
+            .collect();
+        assert_eq!(
+            ending,
+            [("entered-this-hour", true), ("entered-yesterday", false)]
+        );
+        assert_eq!(collected.expiring[1].end, policy::rfc3339(NOW + 2 * DAY));
+        let what: Vec<&str> = collected.lines.iter().map(|l| l.what.as_str()).collect();
+        assert_eq!(what[3], "exempt with no end");
+        assert!(what[2].starts_with("exempt until "), "{what:?}");
+        assert!(
+            collected
+                .lines
+                .iter()
+                .all(|l| l.done == Done::Exempt && !l.new)
+        );
+    }
+
+    #[test]
+    fn an_endpoint_opened_within_the_period_is_new_and_pending_ones_are_listed() {
+        let telling = Telling::new(NOW, Duration::from_secs(3600));
+        let fresh = telling.line(
+            "a",
+            "r",
+            "fresh",
+            Done::Reverted,
+            "x".into(),
+            Some((NOW - 600) as f64),
+        );
+        let old = telling.line(
+            "a",
+            "r",
+            "old",
+            Done::Reverted,
+            "x".into(),
+            Some((NOW - 7200) as f64),
+        );
+        let unknown = telling.line("a", "r", "unknown", Done::Reverted, "x".into(), None);
+        assert_eq!((fresh.new, old.new, unknown.new), (true, false, false));
+        assert_eq!(fresh.open_since.as_deref(), Some("2026-12-04T09:50:00Z"));
+        telling.pending(&place(), "busy", "update u-9 in progress");
+        let lines = telling.collected.into_inner().unwrap().lines;
+        assert_eq!(lines[0].what, "pending, still open: update u-9 in progress");
+        assert_eq!(lines[0].done, Done::Pending);
+    }
+}
