@@ -11,21 +11,38 @@
 //! 5. Sweep: 500 clusters with 50 finished updates each, EKS answering after
 //!    20 ms: time, and EKS calls per compliant and per open cluster.
 //! 6. Organization sweep: 3 accounts x 2 regions.
+//! 7. Burst (issue 15): one apply opens 12 clusters of one account-region at
+//!    once, 12 execution environments handle the 12 events side by side, and
+//!    EKS throttles the account-region at 8 calls a second: the share of the
+//!    guard's EKS calls throttled, calls in all, time until every cluster is
+//!    reverted and confirmed, how soon each revert follows the opening
+//!    update's end, invocations failed; with the testkit's and the shipped
+//!    settings, with Retry Behavior 2.1, and with 4 environments (reserved
+//!    concurrency 4). The EKS clients retry in the SDK's adaptive mode.
+//!
+//! `bench burst` runs section 7 alone.
 
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use guard_testkit::eks::{
-    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, UpdateBehaviour,
+    ClusterSpec, EksDouble, EksOptions, EndpointChange, Finish, Rate, UpdateBehaviour, UpdateStatus,
 };
 use guard_testkit::function::{FunctionProcess, sample, sibling_binary};
 use guard_testkit::moto::Moto;
-use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, RuntimeApi};
+use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation, RuntimeApi};
 
 const SAMPLE_UPDATE_ID: &str = "3f9d2c1e-8b7a-4c55-9e21-6f0d5a4b3c2a";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let binary = sibling_binary("eks-endpoint-guard")?;
+    if std::env::args().nth(1).as_deref() == Some("burst") {
+        let moto = Moto::start().await?;
+        let (topic, _inbox) = moto.topic_with_inbox("bench-burst").await;
+        return bursts(&binary, &moto, &topic).await;
+    }
     let size = std::fs::metadata(&binary).map_err(|e| e.to_string())?.len();
     println!(
         "binary: {} ({:.1} MiB, x86_64 release)",
@@ -300,6 +317,280 @@ async fn main() -> Result<(), String> {
         answer["sweep"]["reverted"],
         org_eks.requests().len()
     );
+    // 7. The burst.
+    let (burst_topic, _burst_inbox) = moto.topic_with_inbox("bench-burst").await;
+    bursts(&binary, &moto, &burst_topic).await
+}
+
+/// Clusters one apply opens at once, all in one account-region.
+const BURST_CLUSTERS: usize = 12;
+/// EKS's rate for the account-region in the burst: 8 calls a second, and a
+/// bucket of 8 (one second's worth). AWS publishes no EKS rates; where AWS
+/// documents its API token buckets (EC2) they hold several seconds of refill,
+/// so a bucket of one second is on the strict side, and the burst's opening
+/// second (12 environments starting at once) meets it.
+const BURST_RATE: Rate = Rate {
+    per_second: 8.0,
+    burst: 8.0,
+};
+/// How long the opening updates and the guard's reverts take. A real endpoint
+/// update takes about five minutes; 5 s keeps the bench short and still has
+/// every environment waiting, then following, through several polls.
+const BURST_UPDATE_TAKES: Duration = Duration::from_secs(5);
+
+/// One run of the burst: what the environments are started with.
+struct BurstRun {
+    label: &'static str,
+    environments: usize,
+    settings: Vec<(&'static str, String)>,
+}
+
+/// The guard's settings as it ships them (what `FunctionProcess` speeds up
+/// for tests: the poll interval, the call time-outs, the `CREATING` poll).
+fn shipped_settings() -> Vec<(&'static str, String)> {
+    vec![
+        ("GUARD_POLL_SECONDS", "1".to_string()),
+        ("GUARD_CALL_TIMEOUT_SECONDS", "10".to_string()),
+        ("GUARD_CREATING_POLL_SECONDS", "1.5".to_string()),
+    ]
+}
+
+async fn bursts(binary: &std::path::Path, moto: &Moto, topic: &str) -> Result<(), String> {
+    // The guard's EKS clients retry in the SDK's adaptive mode (src/startup.rs,
+    // `eks_sdk_config`); AWS_NEW_RETRIES_2026=true switches the SDK to Retry
+    // Behavior 2.1, where a retry after a throttle costs one token of the
+    // client's bucket instead of ten.
+    let retries_2_1 = || ("AWS_NEW_RETRIES_2026", "true".to_string());
+    let with = |mut settings: Vec<(&'static str, String)>, extra: (&'static str, String)| {
+        settings.push(extra);
+        settings
+    };
+    let runs = [
+        BurstRun {
+            label: "testkit settings (poll 0.05 s, call time-out 1 s)",
+            environments: BURST_CLUSTERS,
+            settings: Vec::new(),
+        },
+        BurstRun {
+            label: "shipped settings (poll 1 s, call time-out 10 s)",
+            environments: BURST_CLUSTERS,
+            settings: shipped_settings(),
+        },
+        BurstRun {
+            label: "shipped settings, Retry Behavior 2.1 (AWS_NEW_RETRIES_2026=true)",
+            environments: BURST_CLUSTERS,
+            settings: with(shipped_settings(), retries_2_1()),
+        },
+        BurstRun {
+            label: "shipped settings, reserved concurrency 4",
+            environments: 4,
+            settings: shipped_settings(),
+        },
+        BurstRun {
+            label: "shipped settings, Retry Behavior 2.1, reserved concurrency 4",
+            environments: 4,
+            settings: with(shipped_settings(), retries_2_1()),
+        },
+    ];
+    // BURST_SETTINGS="K=V,K=V" (and BURST_ENVIRONMENTS=n): one run with the
+    // shipped settings and these, for trying settings out.
+    if let Ok(extra) = std::env::var("BURST_SETTINGS") {
+        let mut settings = shipped_settings();
+        for pair in extra.split(',').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').ok_or("BURST_SETTINGS: K=V,K=V")?;
+            settings.push((
+                Box::leak(key.to_string().into_boxed_str()),
+                value.to_string(),
+            ));
+        }
+        let environments = std::env::var("BURST_ENVIRONMENTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(BURST_CLUSTERS);
+        let label = Box::leak(format!("shipped settings and {extra}").into_boxed_str());
+        let run = BurstRun {
+            label,
+            environments,
+            settings,
+        };
+        return burst(binary, moto, topic, &run).await;
+    }
+    let only: Option<usize> = std::env::var("BURST_RUN").ok().and_then(|n| n.parse().ok());
+    for (index, run) in runs.iter().enumerate() {
+        if only.is_some_and(|only| only != index) {
+            continue;
+        }
+        burst(binary, moto, topic, run).await?;
+    }
+    Ok(())
+}
+
+/// 12 clusters opened at once, the 12 events handled by `run.environments`
+/// environments against EKS throttling the account-region at [`BURST_RATE`].
+async fn burst(
+    binary: &std::path::Path,
+    moto: &Moto,
+    topic: &str,
+    run: &BurstRun,
+) -> Result<(), String> {
+    let eks = EksDouble::start(EksOptions {
+        throttle: Some(BURST_RATE),
+        api_updates: UpdateBehaviour::staying_active(Finish::After(BURST_UPDATE_TAKES)),
+        ..EksOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut settings = vec![
+        ("ALERT_TOPIC_ARN", topic.to_string()),
+        ("AWS_ENDPOINT_URL_SNS", moto.endpoint_url()),
+        ("AWS_ENDPOINT_URL_EKS", eks.endpoint_url()),
+    ];
+    settings.extend(run.settings.iter().cloned());
+    let fleet = FunctionProcess::start_environments(
+        binary,
+        DEFAULT_FUNCTION_ARN,
+        &settings,
+        run.environments,
+        Duration::from_secs(900),
+    )
+    .await;
+    fleet.wait_until_ready(Duration::from_secs(30)).await;
+
+    // The apply: every cluster private, then opened to the internet at once.
+    let names: Vec<String> = (0..BURST_CLUSTERS)
+        .map(|i| format!("burst-{i:02}"))
+        .collect();
+    let mut events = Vec::new();
+    for name in &names {
+        eks.add_cluster(ClusterSpec::new(name).public(false).private(true));
+        let opening = eks.start_update(
+            name,
+            EndpointChange::open_to_internet(),
+            UpdateBehaviour::staying_active(Finish::After(BURST_UPDATE_TAKES)),
+        );
+        events.push(sample(
+            "updateclusterconfig-open-public.json",
+            &[
+                ("\"prod-eu\"", &format!("\"{name}\"")),
+                (SAMPLE_UPDATE_ID, &opening),
+            ],
+        ));
+    }
+    // The opening updates end BURST_UPDATE_TAKES after this.
+    let opened = Instant::now();
+    let started = Instant::now();
+    let outcomes = fleet.invoke_all(events).await;
+    let took = started.elapsed();
+
+    let failed = outcomes
+        .iter()
+        .filter(|outcome| match outcome {
+            Invocation::Response(answer) => answer["outcome"] != "reverted",
+            _ => true,
+        })
+        .count();
+    let confirmed = names
+        .iter()
+        .filter(|name| {
+            let closed = eks.cluster(name).is_some_and(|cluster| !cluster.public);
+            let reverts: Vec<_> = eks
+                .updates(name)
+                .into_iter()
+                .filter(|update| update.started_through_api)
+                .collect();
+            closed
+                && !reverts.is_empty()
+                && reverts
+                    .iter()
+                    .all(|update| update.status == UpdateStatus::Successful)
+        })
+        .count();
+    let requests = eks.requests();
+    let throttled = eks.throttled_count();
+    let mut by_operation: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for request in &requests {
+        let entry = by_operation.entry(request.operation).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(request.throttled);
+    }
+    // From the end of each opening update to the guard's accepted revert: the
+    // figure the guard is built for (aim: within 2 s).
+    let mut revert_delays: Vec<Duration> = names
+        .iter()
+        .filter_map(|name| {
+            requests
+                .iter()
+                .find(|r| {
+                    r.operation == "UpdateClusterConfig"
+                        && r.cluster.as_deref() == Some(name.as_str())
+                        && r.status == Some(200)
+                })
+                .map(|r| r.at.saturating_duration_since(opened + BURST_UPDATE_TAKES))
+        })
+        .collect();
+    revert_delays.sort();
+    let median_revert = revert_delays.get(revert_delays.len() / 2).copied();
+    let slowest_revert = revert_delays.last().copied();
+    let busiest = eks.max_requests_in_window(None, Duration::from_secs(1));
+    let peak = fleet
+        .peak_rss_kib()
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+    println!(
+        "burst, {} clusters, {} environments, EKS at {}/s (bucket {}), updates take {:.0} s; {}: \
+         {throttled} of {} EKS calls throttled ({:.0}%, aim <= 20%); every cluster reverted and \
+         confirmed after {:.1} s ({confirmed} of {} confirmed); revert sent {:.1} s after the \
+         opening update ended (median; slowest {:.1} s); {failed} invocations failed \
+         (aim 0); busiest second {busiest} calls; peak RSS {:.1} MiB; by operation (calls/throttled): {}",
+        BURST_CLUSTERS,
+        run.environments,
+        BURST_RATE.per_second,
+        BURST_RATE.burst,
+        BURST_UPDATE_TAKES.as_secs_f64(),
+        run.label,
+        requests.len(),
+        100.0 * throttled as f64 / requests.len().max(1) as f64,
+        took.as_secs_f64(),
+        names.len(),
+        median_revert.unwrap_or_default().as_secs_f64(),
+        slowest_revert.unwrap_or_default().as_secs_f64(),
+        peak as f64 / 1024.0,
+        by_operation
+            .iter()
+            .map(|(operation, (calls, throttled))| format!("{operation} {calls}/{throttled}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if std::env::var_os("BURST_TIMELINE").is_some() {
+        // Calls and throttled calls in each second of the burst, by operation.
+        let mut seconds: BTreeMap<u64, BTreeMap<&str, (usize, usize)>> = BTreeMap::new();
+        for request in &requests {
+            let second = request.at.saturating_duration_since(started).as_secs();
+            let entry = seconds
+                .entry(second)
+                .or_default()
+                .entry(request.operation)
+                .or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(request.throttled);
+        }
+        for (second, operations) in seconds {
+            let line: Vec<String> = operations
+                .iter()
+                .map(|(operation, (calls, throttled))| format!("{operation} {calls}/{throttled}"))
+                .collect();
+            println!("  s{second:02}: {}", line.join(", "));
+        }
+    }
+    if failed > 0 {
+        for (index, outcome) in outcomes.iter().enumerate() {
+            if !matches!(outcome, Invocation::Response(answer) if answer["outcome"] == "reverted") {
+                println!("  event {index}: {outcome:?}");
+            }
+        }
+    }
     Ok(())
 }
 

@@ -206,20 +206,7 @@ impl<L: Fn(&str) -> Option<String>> Lookup<L> {
         default: usize,
         range: std::ops::RangeInclusive<usize>,
     ) -> Result<usize, ConfigError> {
-        let Some(text) = self.text(variable) else {
-            return Ok(default);
-        };
-        match text.parse::<usize>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                variable,
-                problem: format!(
-                    "`{text}` is not a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            }),
-        }
+        self.number(variable, default, range, "a whole number")
     }
 
     /// A number of seconds within `range`, or `default` when unset.
@@ -229,15 +216,28 @@ impl<L: Fn(&str) -> Option<String>> Lookup<L> {
         default: f64,
         range: std::ops::RangeInclusive<f64>,
     ) -> Result<Duration, ConfigError> {
+        self.number(variable, default, range, "a number of seconds")
+            .map(Duration::from_secs_f64)
+    }
+
+    /// A `T` within `range`, or `default` when unset; the error says it is
+    /// not `what` from the start to the end of the range.
+    fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+        &self,
+        variable: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        what: &str,
+    ) -> Result<T, ConfigError> {
         let Some(text) = self.text(variable) else {
-            return Ok(Duration::from_secs_f64(default));
+            return Ok(default);
         };
-        match text.parse::<f64>() {
-            Ok(s) if range.contains(&s) => Ok(Duration::from_secs_f64(s)),
+        match text.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
             _ => Err(ConfigError::Invalid {
                 variable,
                 problem: format!(
-                    "`{text}` is not a number of seconds from {} to {}",
+                    "`{text}` is not {what} from {} to {}",
                     range.start(),
                     range.end()
                 ),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aws_config::retry::{RetryConfig, RetryMode};
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, SdkConfig};
 
@@ -18,9 +19,10 @@ use crate::securityhub::SecurityHub;
 pub async fn guard(config: Config) -> Guard {
     let sdk = sdk_config(&config).await;
     let pace = CallPace::new(config.eks_calls_per_second);
+    let eks_sdk = eks_sdk_config(&sdk);
     let eks = match &config.remediation_role_name {
-        Some(role) => EksClients::cross_account(&sdk, role, pace),
-        None => EksClients::single(aws_sdk_eks::Client::new(&sdk), pace),
+        Some(role) => EksClients::cross_account(&eks_sdk, role, pace),
+        None => EksClients::single(aws_sdk_eks::Client::new(&eks_sdk), pace),
     };
     let organization = match config.sweep_organization {
         true => Some(Organization::new(&sdk, config.organization_role_arn.as_deref()).await),
@@ -49,6 +51,28 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
         .timeout_config(timeouts(config))
         .load()
         .await
+}
+
+/// The settings of the EKS clients: [`sdk_config`]'s, in the SDK's adaptive
+/// retry mode. EKS throttles each account-region as a whole, and a burst of
+/// events (one apply opening many clusters) runs one execution environment
+/// per cluster, each polling its cluster about once a second: 12 of them
+/// offer 12 calls a second to an account-region that may allow fewer. Once a
+/// client has been throttled, adaptive mode sends through a client-side token
+/// bucket whose rate drops after each throttle and grows back on success, so
+/// the environments back off together instead of retrying into the throttle
+/// (and throttling the account's other tools with them). Until a throttle,
+/// it sends as the standard mode does. Attempts and back-off stay as loaded
+/// (`AWS_MAX_ATTEMPTS`); the other services keep the standard mode. In the
+/// central layout the role assumed in member accounts is assumed with these
+/// settings too (STS also throttles per account).
+pub fn eks_sdk_config(sdk: &SdkConfig) -> SdkConfig {
+    let retry = sdk
+        .retry_config()
+        .cloned()
+        .unwrap_or_else(RetryConfig::standard)
+        .with_retry_mode(RetryMode::Adaptive);
+    sdk.to_builder().retry_config(retry).build()
 }
 
 /// The SNS client for the alert topic, in the topic's own region: a central
@@ -109,5 +133,33 @@ pub async fn report_init_error(error_type: &str, message: &str) {
         }
         (Err(e), _) => tracing::error!(error = %e, "no Runtime API client"),
         (_, Err(e)) => tracing::error!(error = %e, "could not build the init error request"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eks_clients_retry_adaptively_and_keep_the_loaded_attempts() {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .build();
+        let eks = eks_sdk_config(&sdk);
+        let retry = eks.retry_config().expect("a retry config");
+        assert_eq!(retry.mode(), RetryMode::Adaptive);
+        assert_eq!(retry.max_attempts(), 5);
+        assert_eq!(
+            sdk.retry_config().map(RetryConfig::mode),
+            Some(RetryMode::Standard),
+            "the other services keep the standard mode"
+        );
+        let client = aws_sdk_eks::Client::new(&eks);
+        assert_eq!(
+            client.config().retry_config().map(RetryConfig::mode),
+            Some(RetryMode::Adaptive)
+        );
     }
 }

@@ -252,9 +252,12 @@ async fn a_creation_longer_than_an_invocation_is_handed_on_and_reverted() {
     assert_eq!(last["revertConfirmed"], true);
     assert!(!eks.cluster("my-cluster").unwrap().public);
     // One alert: the revert's start. A fresh invocation that finds the
-    // revert it follows already told does not tell it again.
-    let alerts = stage.alerts(2, Duration::from_secs(3)).await;
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    // revert it follows already told does not tell it again. Counted as the
+    // guard's sends: with 0.2 s call time-outs a loaded moto can answer a
+    // Publish late, and the SDK's retry then delivers it twice (SNS's
+    // at-least-once), which is not the guard telling twice.
+    assert_eq!(guard.log_records("alert sent").len(), 1);
+    let alerts = stage.alerts(1, Duration::from_secs(3)).await;
     assert_eq!(
         finding_of(&alerts[0])["trigger"]["apiCall"],
         "CreateCluster"

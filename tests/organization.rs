@@ -128,6 +128,19 @@ impl Fleet {
             .collect()
     }
 
+    /// Every account-region listed exactly once, every open cluster
+    /// reverted, one role assumed in each member account.
+    fn assert_swept_once(&self) {
+        let listed = self.listings();
+        assert_eq!(
+            listed.keys().cloned().collect::<BTreeSet<_>>(),
+            self.places()
+        );
+        assert!(listed.values().all(|&n| n == 1), "{listed:?}");
+        assert_eq!(self.reverted(), self.open);
+        self.assert_one_role_per_member();
+    }
+
     /// One role assumed once in each member account, none in the
     /// function's own.
     fn assert_one_role_per_member(&self) {
@@ -175,14 +188,7 @@ async fn one_invocation_sweeps_a_hundred_accounts_with_one_role_each() {
     assert_eq!(sweep["placesListed"], (MEMBERS + 1) * REGIONS.len());
     assert_eq!(sweep["reverted"], fleet.open.len());
     assert_eq!(sweep["failed"], Value::Array(vec![]));
-    let listed = fleet.listings();
-    assert_eq!(
-        listed.keys().cloned().collect::<BTreeSet<_>>(),
-        fleet.places()
-    );
-    assert!(listed.values().all(|&n| n == 1), "{listed:?}");
-    assert_eq!(fleet.reverted(), fleet.open);
-    fleet.assert_one_role_per_member();
+    fleet.assert_swept_once();
     let alerts = fleet
         .stage
         .alerts(fleet.open.len(), Duration::from_secs(30))
@@ -277,14 +283,7 @@ async fn slices_finish_what_one_invocation_cannot() {
     }
     assert_eq!(names.len(), slices, "{names:?}");
     assert_eq!(reverted as usize, fleet.open.len());
-    let listed = fleet.listings();
-    assert_eq!(
-        listed.keys().cloned().collect::<BTreeSet<_>>(),
-        fleet.places()
-    );
-    assert!(listed.values().all(|&n| n == 1), "{listed:?}");
-    assert_eq!(fleet.reverted(), fleet.open);
-    fleet.assert_one_role_per_member();
+    fleet.assert_swept_once();
 }
 
 /// A slice that fails (EKS denies one listing) fails alone, naming the

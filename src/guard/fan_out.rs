@@ -21,14 +21,12 @@
 //! clusters as they are, and its reverts carry the sweep's token, so a
 //! repeat converges on the same EKS update.
 
-use aws_sdk_lambda::error::DisplayErrorContext;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use super::handoff::invoke_itself;
 use super::sweep::{SweepScope, SweepSummary, log_sweep, sweep_home};
 use super::{Answer, Guard, Invocation};
 use crate::eks::AccountRef;
@@ -151,25 +149,14 @@ impl Guard {
             return Err(problem("not handed out before the deadline".to_string()));
         }
         let payload = serde_json::json!({ SLICE_KEY: slice });
-        let body = serde_json::to_vec(&payload).map_err(|e| problem(e.to_string()))?;
-        let sent = lambda
-            .invoke()
-            .function_name(&invocation.function_arn)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(body))
-            .send()
-            .await;
-        match sent {
+        match invoke_itself(lambda, invocation, &payload).await {
             Ok(_) => {
                 info!(slice = %label, accounts = slice.scope.accounts.len(), "sweep slice handed out");
                 Ok(())
             }
             Err(e) => {
-                warn!(slice = %label, error = %DisplayErrorContext(&e), "could not hand a sweep slice out");
-                Err(problem(format!(
-                    "Invoke failed: {}",
-                    DisplayErrorContext(&e)
-                )))
+                warn!(slice = %label, error = %e, "could not hand a sweep slice out");
+                Err(problem(format!("Invoke failed: {e}")))
             }
         }
     }

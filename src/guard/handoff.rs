@@ -62,17 +62,9 @@ impl Guard {
             });
         }
         let payload = hand_off_payload(event, HandOff { hop, first_seen_ms });
-        let body = serde_json::to_vec(&payload).unwrap_or_default();
-        let sent = lambda
-            .invoke()
-            .function_name(&invocation.function_arn)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(body))
-            .send()
-            .await;
-        if let Err(e) = sent {
+        if let Err(e) = invoke_itself(lambda, invocation, &payload).await {
             // Failing is then the only way to keep the event: Lambda retries it.
-            warn!(cluster, error = %DisplayErrorContext(&e), "could not hand the wait on");
+            warn!(cluster, error = %e, "could not hand the wait on");
             return Err(busy);
         }
         let still = match &busy {
@@ -86,4 +78,24 @@ impl Guard {
         info!(cluster, hop, action = "handed-off", reason = %reason, "decision");
         Ok(Answer::new(Outcome::HandedOff, Some(cluster), reason))
     }
+}
+
+/// An asynchronous invocation of the function itself with `payload` (a
+/// hand-off, or a sweep slice): Lambda queues it and answers at once. The
+/// error, with the SDK's context, when it does not.
+pub(super) async fn invoke_itself(
+    lambda: &aws_sdk_lambda::Client,
+    invocation: &Invocation,
+    payload: &Value,
+) -> Result<(), String> {
+    let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+    lambda
+        .invoke()
+        .function_name(&invocation.function_arn)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(body))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| DisplayErrorContext(&e).to_string())
 }

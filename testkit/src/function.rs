@@ -2,7 +2,9 @@
 //! clean environment, speaking the Runtime API of a [`RuntimeApi`] emulator,
 //! its log lines collected for assertions. Started with
 //! [`FunctionProcess::start_with_lambda`], it can also invoke itself
-//! asynchronously through a [`LambdaStandIn`].
+//! asynchronously through a [`LambdaStandIn`]. Several processes side by side on one
+//! emulator, as Lambda runs several execution environments of a function when events arrive
+//! together: [`FunctionProcess::start_environments`] and its [`Fleet`].
 
 use std::path::Path;
 use std::process::Stdio;
@@ -22,7 +24,7 @@ pub const SECRET_ACCESS_KEY: &str = "e2e-secret-that-must-never-be-logged";
 pub struct FunctionProcess {
     pub api: RuntimeApi,
     child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    logs: Logs,
     lambda: Option<LambdaStandIn>,
 }
 
@@ -68,70 +70,44 @@ impl FunctionProcess {
         function_arn: &str,
         settings: &[(&str, String)],
     ) -> FunctionProcess {
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", api.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "eks-endpoint-guard")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_FORMAT", "json")
-            .env("AWS_LAMBDA_LOG_LEVEL", "info")
-            // Lambda sets the function's own region.
-            .env(
-                "AWS_REGION",
-                function_arn.split(':').nth(3).unwrap_or("us-east-1"),
-            )
-            .env("AWS_ACCESS_KEY_ID", crate::TEST_ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("GUARD_POLL_SECONDS", "0.05")
-            // Local endpoints answer in milliseconds: short call time-outs keep
-            // the time reserved before a revert (two calls) small.
-            .env("GUARD_CALL_TIMEOUT_SECONDS", "1")
-            .env("GUARD_CREATING_POLL_SECONDS", "0.05")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(lambda) = &lambda {
-            command.env("AWS_ENDPOINT_URL_LAMBDA", lambda.endpoint_url());
-        }
-        for (key, value) in settings {
-            command.env(key, value);
-        }
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let logs = logs.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    logs.lock().unwrap().push(line);
-                }
-            });
-        }
+        let lambda_url = lambda.as_ref().map(LambdaStandIn::endpoint_url);
+        let Environment { child, logs } =
+            Environment::spawn(&api, lambda_url.as_deref(), binary, function_arn, settings);
         FunctionProcess {
             api,
             child,
             logs,
             lambda,
+        }
+    }
+
+    /// `environments` processes of `binary` side by side on one [`RuntimeApi`] and one
+    /// [`LambdaStandIn`] (whose hand-offs get `deadline_per_invocation`), as Lambda runs
+    /// several execution environments of one function when events arrive together: each
+    /// takes one event at a time, and an event goes to whichever environment polls first.
+    /// Reserved concurrency N is N environments. Settings as for [`start`](Self::start).
+    pub async fn start_environments(
+        binary: &Path,
+        function_arn: &str,
+        settings: &[(&str, String)],
+        environments: usize,
+        deadline_per_invocation: Duration,
+    ) -> Fleet {
+        let api = RuntimeApi::start_with_function_arn(function_arn)
+            .await
+            .expect("runtime API emulator");
+        let lambda = LambdaStandIn::start(&api, deadline_per_invocation)
+            .await
+            .expect("Lambda Invoke stand-in");
+        let lambda_url = lambda.endpoint_url();
+        let environments = (0..environments)
+            .map(|_| Environment::spawn(&api, Some(&lambda_url), binary, function_arn, settings))
+            .collect();
+        Fleet {
+            api,
+            lambda,
+            environments,
+            timeout: deadline_per_invocation,
         }
     }
 
@@ -167,11 +143,7 @@ impl FunctionProcess {
 
     /// The JSON log lines whose message is `message`.
     pub fn log_records(&self, message: &str) -> Vec<Value> {
-        self.logs()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|record| record["message"] == message || record["fields"]["message"] == message)
-            .collect()
+        records_with_message(&self.logs(), message)
     }
 
     /// The log lines so far, for a person to read.
@@ -183,11 +155,7 @@ impl FunctionProcess {
 
     /// The process's peak resident set (`VmHWM` in `/proc/<pid>/status`), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        peak_rss_kib(&self.child)
     }
 
     /// Waits for the process to exit.
@@ -196,6 +164,200 @@ impl FunctionProcess {
             .await
             .expect("the guard exits")
             .expect("exit status")
+    }
+}
+
+/// Log lines of one process, stdout and stderr as they come.
+type Logs = Arc<Mutex<Vec<String>>>;
+
+/// One process of the function, with its collected logs.
+struct Environment {
+    child: Child,
+    logs: Logs,
+}
+
+impl Environment {
+    /// Starts `binary` polling `api`, with only `settings` and what Lambda sets (see
+    /// [`FunctionProcess::start`]); `AWS_ENDPOINT_URL_LAMBDA` is `lambda_url` unless
+    /// `settings` say otherwise.
+    fn spawn(
+        api: &RuntimeApi,
+        lambda_url: Option<&str>,
+        binary: &Path,
+        function_arn: &str,
+        settings: &[(&str, String)],
+    ) -> Environment {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "eks-endpoint-guard")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "json")
+            .env("AWS_LAMBDA_LOG_LEVEL", "info")
+            // Lambda sets the function's own region.
+            .env(
+                "AWS_REGION",
+                function_arn.split(':').nth(3).unwrap_or("us-east-1"),
+            )
+            .env("AWS_ACCESS_KEY_ID", crate::TEST_ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("GUARD_POLL_SECONDS", "0.05")
+            // Local endpoints answer in milliseconds: short call time-outs keep
+            // the time reserved before a revert (two calls) small.
+            .env("GUARD_CALL_TIMEOUT_SECONDS", "1")
+            .env("GUARD_CREATING_POLL_SECONDS", "0.05")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(lambda_url) = lambda_url {
+            command.env("AWS_ENDPOINT_URL_LAMBDA", lambda_url);
+        }
+        for (key, value) in settings {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", binary.display()));
+        let logs = Logs::default();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        Environment { child, logs }
+    }
+}
+
+/// `VmHWM` of a running child, in KiB; `None` once it has exited or without `/proc`.
+fn peak_rss_kib(child: &Child) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()?)).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The JSON log lines of `lines` whose message is `message`.
+fn records_with_message(lines: &[String], message: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|record| record["message"] == message || record["fields"]["message"] == message)
+        .collect()
+}
+
+/// Several execution environments of one function side by side, from
+/// [`FunctionProcess::start_environments`]: processes polling one [`RuntimeApi`], handing
+/// work on through one [`LambdaStandIn`]. Dropping it kills every process.
+pub struct Fleet {
+    pub api: RuntimeApi,
+    lambda: LambdaStandIn,
+    environments: Vec<Environment>,
+    /// The function's timeout: each invocation's deadline, counted from when it is taken.
+    timeout: Duration,
+}
+
+impl Fleet {
+    /// How many environments (processes) there are.
+    pub fn len(&self) -> usize {
+        self.environments.len()
+    }
+
+    /// Whether it was started with no environment at all.
+    pub fn is_empty(&self) -> bool {
+        self.environments.is_empty()
+    }
+
+    /// The `Invoke` stand-in every environment hands work on through.
+    pub fn lambda(&self) -> &LambdaStandIn {
+        &self.lambda
+    }
+
+    /// Waits until every environment has polled for its first event (its init is done), so
+    /// a burst measures handling, not start-up. Panics after `timeout` with the logs.
+    pub async fn wait_until_ready(&self, timeout: Duration) {
+        let ready = tokio::time::timeout(timeout, self.api.wait_for_polls(self.len())).await;
+        if ready.is_err() {
+            panic!(
+                "{} of {} environments polled within {timeout:?}; logs:\n{}",
+                self.api.polls(),
+                self.len(),
+                self.all_logs().join("\n")
+            );
+        }
+    }
+
+    /// A burst: every payload queued at once, each run by whichever environment is free, with
+    /// the fleet's timeout counted from when it is taken ([`RuntimeApi::invoke_all`]).
+    /// Outcomes in payload order. Panics if they are not all in within the time the
+    /// environments need to run them one after another, plus 30 s, with the logs.
+    pub async fn invoke_all(&self, payloads: Vec<Vec<u8>>) -> Vec<Invocation> {
+        let rounds = payloads.len().div_ceil(self.len().max(1)) as u32;
+        let bound = self.timeout * rounds + Duration::from_secs(30);
+        tokio::time::timeout(bound, self.api.invoke_all(payloads, self.timeout))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "not every invocation answered; logs:\n{}",
+                    self.all_logs().join("\n")
+                )
+            })
+    }
+
+    /// The log lines of environment `index` (0-based, in start order).
+    #[track_caller]
+    pub fn logs(&self, index: usize) -> Vec<String> {
+        self.environments[index].logs.lock().unwrap().clone()
+    }
+
+    /// Every environment's log lines, environment after environment.
+    pub fn all_logs(&self) -> Vec<String> {
+        (0..self.len()).flat_map(|index| self.logs(index)).collect()
+    }
+
+    /// The JSON log lines of every environment whose message is `message`.
+    pub fn log_records(&self, message: &str) -> Vec<Value> {
+        records_with_message(&self.all_logs(), message)
+    }
+
+    /// The log lines so far, environment by environment, for a person to read.
+    pub fn print_logs(&self) {
+        for index in 0..self.len() {
+            for line in self.logs(index) {
+                eprintln!("[{index}] {line}");
+            }
+        }
+    }
+
+    /// Each environment's peak resident set (`VmHWM`) in KiB, in start order; `None` for one
+    /// that has exited.
+    pub fn peak_rss_kib(&self) -> Vec<Option<u64>> {
+        self.environments
+            .iter()
+            .map(|environment| peak_rss_kib(&environment.child))
+            .collect()
     }
 }
 

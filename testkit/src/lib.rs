@@ -7,7 +7,8 @@
 //! - [`eks`]: an EKS double that speaks the REST-JSON wire protocol of `aws-sdk-eks` and follows
 //!   what real EKS does (updates that stay `InProgress`, `ResourceInUseException`, no-op refusals),
 //!   which moto does not.
-//! - [`function`]: runs a function binary as Lambda would, under [`runtime`], collecting its logs.
+//! - [`function`]: runs a function binary as Lambda would, under [`runtime`], collecting its logs;
+//!   one process, or several execution environments side by side ([`function::Fleet`]).
 //! - [`lambda`]: a stand-in for the Lambda `Invoke` API that queues asynchronous (`Event`)
 //!   invokes into a [`runtime`] emulator, so a function can hand work on to itself.
 //! - [`moto`]: starts `moto_server` for SNS, SQS, STS and Organizations, reads SNS

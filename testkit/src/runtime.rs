@@ -251,6 +251,29 @@ impl RuntimeApi {
             .expect("the emulator dropped an invocation before the function answered it")
     }
 
+    /// Queues every payload at once, as a burst of asynchronous events reaches Lambda, and
+    /// waits until the function has reported every outcome; outcomes are in payload order.
+    /// Each event's deadline is `timeout` counted from when a poller takes it, as Lambda
+    /// counts a function's timeout: with fewer execution environments polling than events
+    /// (reserved concurrency), the rest wait in the queue without losing time. Several
+    /// processes can poll one emulator side by side; each event goes to exactly one of them.
+    pub async fn invoke_all(&self, payloads: Vec<Vec<u8>>, timeout: Duration) -> Vec<Invocation> {
+        let invoker = self.invoker();
+        let answers: Vec<_> = payloads
+            .into_iter()
+            .map(|payload| invoker.queue(ids::uuid_like(), payload, timeout))
+            .collect();
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answered in answers {
+            outcomes.push(
+                answered
+                    .await
+                    .expect("the emulator dropped an invocation before the function answered it"),
+            );
+        }
+        outcomes
+    }
+
     /// The moment the first `GET /invocation/next` arrived: the end of the function's init
     /// phase, so `first_poll - process_spawned` is the cold start. Waits for it; a function that
     /// dies during init never polls, so bound this with `tokio::time::timeout`.
@@ -641,6 +664,94 @@ mod tests {
         );
         assert_eq!(one.expect_response(), json!(1));
         assert_eq!(two.expect_response(), json!(2));
+    }
+
+    /// Lambda runs execution environments side by side, each polling on its own connection:
+    /// four pollers hold four events at once, and a fifth event waits for the first poller that
+    /// comes back, its deadline counted from then.
+    #[tokio::test]
+    async fn environments_side_by_side_each_hold_an_event_and_the_rest_wait() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut polling = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let mut poller = RuntimeClient::open(&api).await;
+            polling.spawn(async move {
+                let event = poller.next().await;
+                (poller, event)
+            });
+        }
+        let timeout = Duration::from_secs(60);
+        let payloads: Vec<Vec<u8>> = (0..5).map(|n| n.to_string().into_bytes()).collect();
+        let functions = async {
+            let mut pollers = Vec::new();
+            let mut events = Vec::new();
+            while let Some(polled) = polling.join_next().await {
+                let (poller, event) = polled.expect("poller task");
+                pollers.push(poller);
+                events.push(event);
+            }
+            // All four were handed out before any was answered.
+            let mut bodies: Vec<Vec<u8>> = events.iter().map(|event| event.body.to_vec()).collect();
+            bodies.sort();
+            assert_eq!(
+                bodies,
+                [b"0".to_vec(), b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut fifth = None;
+            for (poller, event) in pollers.iter_mut().zip(&events) {
+                let id = event.header("lambda-runtime-aws-request-id");
+                assert_eq!(poller.respond(id, &event.body).await, StatusCode::ACCEPTED);
+                if fifth.is_none() {
+                    let event = poller.next().await;
+                    let deadline: u128 = event
+                        .header("lambda-runtime-deadline-ms")
+                        .parse()
+                        .expect("epoch ms");
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+                    assert!(
+                        deadline >= (now + timeout - Duration::from_millis(100)).as_millis(),
+                        "the waiting event's timeout runs from when it was taken"
+                    );
+                    fifth = Some(event);
+                }
+            }
+            let fifth = fifth.expect("the fifth event");
+            let id = fifth.header("lambda-runtime-aws-request-id").to_owned();
+            pollers[0].respond(&id, &fifth.body).await;
+        };
+        let (outcomes, ()) = tokio::join!(api.invoke_all(payloads, timeout), functions);
+        let answers: Vec<Value> = outcomes
+            .into_iter()
+            .map(Invocation::expect_response)
+            .collect();
+        assert_eq!(answers, [json!(0), json!(1), json!(2), json!(3), json!(4)]);
+        assert_eq!(api.polls(), 5);
+    }
+
+    /// An environment that goes away while parked in `/next` (a process that crashed) does
+    /// not swallow the next event: another poller gets it.
+    #[tokio::test]
+    async fn a_poller_that_goes_away_does_not_take_the_next_event() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut gone = RuntimeClient::open(&api).await;
+        let parked = tokio::time::timeout(Duration::from_millis(200), gone.next()).await;
+        assert!(parked.is_err(), "no event yet: the poll stays parked");
+        drop(gone);
+        api.wait_for_polls(1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut alive = RuntimeClient::open(&api).await;
+        let served = async {
+            let event = alive.next().await;
+            let id = event.header("lambda-runtime-aws-request-id").to_owned();
+            alive.respond(&id, &event.body).await;
+        };
+        let (outcome, ()) = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::join!(api.invoke(b"7".to_vec(), in_a_minute()), served)
+        })
+        .await
+        .expect("the live poller got the event and answered it");
+        assert_eq!(outcome.expect_response(), json!(7));
     }
 
     #[tokio::test]

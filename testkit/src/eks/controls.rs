@@ -3,6 +3,7 @@
 //! request log. [`Scope`] holds the controls that name a cluster, for one account and region;
 //! the same methods on [`EksDouble`] act on its own account and region.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,8 @@ use super::model::{
 };
 use super::{
     ClusterSnapshot, ClusterSpec, ClusterStatus, Core, EksDouble, EndpointChange, Fault, Finish,
-    OPERATIONS, RecordedRequest, TimedOut, UpdateBehaviour, UpdateEnd, UpdateError, UpdateSnapshot,
+    OPERATIONS, Rate, RecordedRequest, RequestCount, TimedOut, UpdateBehaviour, UpdateEnd,
+    UpdateError, UpdateSnapshot,
 };
 use crate::moto;
 
@@ -275,6 +277,42 @@ impl EksDouble {
             most = most.max(last + 1 - first);
         }
         most
+    }
+
+    /// Throttles each account-region at `rate` from now on (`None`: no throttling), every
+    /// one starting from a full bucket; see [`EksOptions::throttle`](super::EksOptions::throttle).
+    pub fn set_throttle(&self, rate: Option<Rate>) {
+        self.core.lock().throttle.set_rate(rate);
+    }
+
+    /// The rate each account-region is throttled at now.
+    pub fn throttle(&self) -> Option<Rate> {
+        self.core.lock().throttle.rate()
+    }
+
+    /// How many requests so far were refused by the throttle, in every account and region
+    /// (injected [`Fault::Throttle`]s are not counted: see [`RecordedRequest::fault`]).
+    pub fn throttled_count(&self) -> usize {
+        self.core
+            .lock()
+            .log
+            .iter()
+            .filter(|request| request.throttled)
+            .count()
+    }
+
+    /// Requests so far and how many of them the throttle refused, by `(account, region)`.
+    /// An unsigned request counts in the double's own account and region.
+    pub fn request_counts(&self) -> BTreeMap<(String, String), RequestCount> {
+        let own_region = self.region().to_owned();
+        let mut counts: BTreeMap<(String, String), RequestCount> = BTreeMap::new();
+        for request in self.core.lock().log.iter() {
+            let region = request.signing_region.clone().unwrap_or(own_region.clone());
+            let count = counts.entry((request.account.clone(), region)).or_default();
+            count.requests += 1;
+            count.throttled += usize::from(request.throttled);
+        }
+        counts
     }
 
     /// Every request so far, in the order they were answered.

@@ -47,6 +47,13 @@
 //!   which the SDK trims to `Code`) and `{"message": ...}` in the body. `ThrottlingException`
 //!   (429), `ServerException` (500) and `ServiceUnavailableException` (503) are retried by the
 //!   SDK's standard retry strategy, as with real EKS.
+//! - EKS throttles per account and region (each region is its own endpoint): with
+//!   [`EksOptions::throttle`] each account-region has a token bucket ([`Rate`]), and a request
+//!   that finds it empty is answered `429 ThrottlingException` "Rate exceeded" (the shape of
+//!   [`Fault::Throttle`]; `aws-runtime`'s retry classifier lists `ThrottlingException` among
+//!   throttling errors, so standard and adaptive retry treat it as such) without being
+//!   handled. [`RecordedRequest::throttled`] marks it in the log; [`EksDouble::throttled_count`]
+//!   and [`EksDouble::request_counts`] count. AWS publishes no EKS rates: the rate is the test's.
 //! - `clientRequestToken` makes `UpdateClusterConfig` idempotent: the SDK fills it in once per
 //!   call and reuses it on retries, so a retried request gets the update it already started
 //!   instead of a 409.
@@ -90,7 +97,8 @@
 //! inject faults per operation ([`EksDouble::inject`]), map access keys to accounts
 //! ([`EksDouble::map_access_keys`]) or resolve them ([`EksDouble::resolve_keys_with`]), read
 //! or await the request log
-//! ([`EksDouble::wait_for_requests`]) and measure its busiest window
+//! ([`EksDouble::wait_for_requests`]), throttle each account-region
+//! ([`EksDouble::set_throttle`]) and measure its busiest window
 //! ([`EksDouble::max_requests_in_window`]). Controls that name a cluster act on the double's
 //! own region and account; [`EksDouble::in_region`] and [`EksDouble::in_account`] give a
 //! [`Scope`] with the same controls elsewhere.
@@ -108,6 +116,7 @@
 mod controls;
 mod keys;
 mod model;
+mod throttle;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -167,6 +176,35 @@ pub struct EksOptions {
     /// How long a new update stays out of `ListUpdates` (it is in `DescribeUpdate` and in the
     /// 409 at once); zero by default.
     pub list_updates_lag: Duration,
+    /// Throttling per account and region, as EKS does: each account-region has its own token
+    /// bucket of this rate, and a request that finds it empty is answered as
+    /// [`Fault::Throttle`] is, without being handled (and without taking an injected fault).
+    /// `None` (the default): no throttling. [`EksDouble::set_throttle`] changes it later.
+    pub throttle: Option<Rate>,
+}
+
+/// A token bucket: `burst` requests at once, then `per_second` (AWS's model of API rate
+/// limits; EKS publishes no figures). A request takes one token; a refused one takes none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Tokens added per second, up to `burst`.
+    pub per_second: f64,
+    /// The bucket's size, and what it holds at first (at least 1 for any request to pass).
+    pub burst: f64,
+}
+
+impl Rate {
+    pub fn new(per_second: f64, burst: f64) -> Rate {
+        Rate { per_second, burst }
+    }
+}
+
+/// The requests of one account-region and how many of them were throttled
+/// ([`EksDouble::request_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCount {
+    pub requests: usize,
+    pub throttled: usize,
 }
 
 impl Default for EksOptions {
@@ -177,6 +215,7 @@ impl Default for EksOptions {
             latency: Duration::ZERO,
             api_updates: UpdateBehaviour::default(),
             list_updates_lag: Duration::ZERO,
+            throttle: None,
         }
     }
 }
@@ -576,6 +615,9 @@ pub struct RecordedRequest {
     pub status: Option<u16>,
     /// The injected fault this request met, if any.
     pub fault: Option<Fault>,
+    /// Refused `429 ThrottlingException` by the account-region's rate
+    /// ([`EksOptions::throttle`]); then `fault` is `None`.
+    pub throttled: bool,
 }
 
 /// A wait on the request log that ran out of time; says what it waited for and what it saw.

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::time::Instant as TokioInstant;
 
 use super::keys::Keys;
+use super::throttle::Throttle;
 use super::{
     ClusterSnapshot, ClusterSpec, ClusterStatus, EksOptions, EndpointChange, Fault, Finish,
     MAX_PUBLIC_ACCESS_CIDRS, OPEN_TO_THE_WORLD, Outcome, RecordedRequest, StatusDuringUpdate,
@@ -48,6 +49,8 @@ pub(super) struct State {
     /// Which account each access key signs for, when it is not the default one.
     pub(super) keys: Keys,
     pub(super) faults: HashMap<&'static str, VecDeque<Fault>>,
+    /// Starts as `EksOptions::throttle`.
+    pub(super) throttle: Throttle,
     pub(super) log: Vec<RecordedRequest>,
 }
 
@@ -59,6 +62,7 @@ impl State {
             clusters: BTreeMap::new(),
             keys: Keys::default(),
             faults: HashMap::new(),
+            throttle: Throttle::new(options.throttle),
             log: Vec::new(),
         }
     }

@@ -1464,3 +1464,143 @@ async fn max_requests_in_window_finds_the_busiest_window() {
         2
     );
 }
+
+/// Options under which each account-region is throttled at `rate`.
+fn throttled_at(rate: Rate) -> EksOptions {
+    EksOptions {
+        throttle: Some(rate),
+        ..EksOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn the_throttle_refuses_calls_over_the_rate_of_each_account_and_region() {
+    // Two calls at once, then one every 1000 s: no token comes back during the test.
+    let eks = double(throttled_at(Rate::new(0.001, 2.0))).await;
+    eks.add_cluster(ClusterSpec::new("prod"));
+    eks.in_region("eu-central-1")
+        .add_cluster(ClusterSpec::new("prod"));
+    eks.map_access_key("ASIAMEMBERROLE000001", "222233334444");
+    eks.in_account("222233334444")
+        .add_cluster(ClusterSpec::new("prod"));
+    let home = client_with(&eks, RetryConfig::disabled());
+    describe_cluster(&home, "prod").await;
+    describe_cluster(&home, "prod").await;
+    let throttled = describe_cluster_refused(&home, "prod", "over the burst").await;
+    assert_eq!(
+        throttled.code(),
+        Some("ThrottlingException"),
+        "{throttled:?}"
+    );
+    assert_eq!(throttled.message(), Some("Rate exceeded"));
+
+    // Another region and another account have buckets of their own.
+    describe_cluster(
+        &client_signed(&eks, "eu-central-1", crate::TEST_ACCESS_KEY_ID),
+        "prod",
+    )
+    .await;
+    describe_cluster(
+        &client_signed(&eks, "eu-west-1", "ASIAMEMBERROLE000001"),
+        "prod",
+    )
+    .await;
+
+    let log = eks.requests();
+    let flags: Vec<(bool, Option<u16>, Option<Fault>)> = log
+        .iter()
+        .map(|request| (request.throttled, request.status, request.fault.clone()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (false, Some(200), None),
+            (false, Some(200), None),
+            (true, Some(429), None),
+            (false, Some(200), None),
+            (false, Some(200), None),
+        ]
+    );
+    assert_eq!(eks.throttled_count(), 1);
+    let place = |account: &str, region: &str| (account.to_owned(), region.to_owned());
+    assert_eq!(
+        eks.request_counts(),
+        BTreeMap::from([
+            (
+                place(DEFAULT_ACCOUNT, "eu-central-1"),
+                RequestCount {
+                    requests: 1,
+                    throttled: 0
+                }
+            ),
+            (
+                place(DEFAULT_ACCOUNT, DEFAULT_REGION),
+                RequestCount {
+                    requests: 3,
+                    throttled: 1
+                }
+            ),
+            (
+                place("222233334444", DEFAULT_REGION),
+                RequestCount {
+                    requests: 1,
+                    throttled: 0
+                }
+            ),
+        ])
+    );
+}
+
+/// The throttle answers as [`Fault::Throttle`] does, which the SDK classifies as throttling
+/// (`ThrottlingException` is in `aws-runtime`'s `THROTTLING_ERRORS`) and retries; a refused
+/// call is not handled, so it changes nothing and takes no injected fault.
+#[tokio::test]
+async fn throttled_calls_are_retried_by_the_sdk_and_change_nothing() {
+    let (eks, client) = prod_double(throttled_at(Rate::new(0.001, 1.0))).await;
+    eks.inject("UpdateClusterConfig", vec![Fault::ServerError]);
+    describe_cluster(&client, "prod").await;
+    let refused = close_public(&client, "prod")
+        .await
+        .expect_err("every attempt throttled")
+        .into_service_error();
+    assert!(refused.is_throttling_exception(), "{refused:?}");
+    assert_eq!(
+        statuses_of(&eks, "UpdateClusterConfig"),
+        [Some(429), Some(429), Some(429)],
+        "the SDK made its three attempts"
+    );
+    assert!(eks.updates("prod").is_empty());
+    assert_eq!(eks.throttled_count(), 3);
+
+    assert_eq!(eks.throttle(), Some(Rate::new(0.001, 1.0)));
+    eks.set_throttle(None);
+    assert_eq!(eks.throttle(), None);
+    close_public_id(&client, "prod", "the injected 500, then accepted").await;
+    assert_eq!(
+        statuses_of(&eks, "UpdateClusterConfig"),
+        [Some(429), Some(429), Some(429), Some(500), Some(200)]
+    );
+    assert_eq!(eks.throttled_count(), 3);
+}
+
+/// Over time the throttle lets through the rate, not more: calls sent as fast as they are
+/// answered for 1 s at 10 a second with a burst of 5 get 15 through (give or take a token
+/// at the edges), and the rest are refused.
+#[tokio::test]
+async fn over_a_second_the_throttle_lets_the_burst_and_the_rate_through() {
+    let (eks, _) = prod_double(throttled_at(Rate::new(10.0, 5.0))).await;
+    let client = client_with(&eks, RetryConfig::disabled());
+    let started = Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        if client.describe_cluster().name("prod").send().await.is_ok() {
+            answered += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let counts = eks.request_counts();
+    let home = counts[&(DEFAULT_ACCOUNT.to_owned(), DEFAULT_REGION.to_owned())];
+    assert!((14..=16).contains(&answered), "{answered} answered");
+    assert_eq!(home.requests - home.throttled, answered);
+    assert!(home.throttled > 20, "{home:?}");
+}

@@ -42,10 +42,20 @@ pub(super) async fn handle(core: &Core, request: Request<Incoming>) -> HttpRespo
         at: arrived,
         status: None,
         fault: None,
+        throttled: false,
     };
+    // The rate applies when the request arrives, before anything else is done with it.
+    let admitted = core.lock().throttle.admit(&place, TokioInstant::now());
 
     if !core.options.latency.is_zero() {
         tokio::time::sleep(core.options.latency).await;
+    }
+    if !admitted {
+        record.throttled = true;
+        let response = fault_error(&Fault::Throttle, &call, &place).into_response();
+        record.status = Some(response.status().as_u16());
+        core.record(record);
+        return response;
     }
     let fault = core.take_fault(record.operation);
     record.fault = fault.clone();
