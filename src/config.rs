@@ -86,6 +86,25 @@ pub struct Config {
     /// Also import every violation into AWS Security Hub as an ASFF finding
     /// (`SECURITY_HUB`, `true` or `false`; default `false`).
     pub security_hub: bool,
+    /// What the sweep checks of the guard's own wiring.
+    pub wiring: WiringSettings,
+}
+
+/// The sweep's check of the guard's own wiring (`GUARD_SELF_CHECK`) and
+/// the names of what it checks, which the template sets. A name unset:
+/// that check is skipped, and the sweep's log says so.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WiringSettings {
+    /// `GUARD_SELF_CHECK=true`: each scheduled sweep checks the wiring.
+    pub enabled: bool,
+    /// The function's own name (`AWS_LAMBDA_FUNCTION_NAME`, set by Lambda).
+    pub function_name: Option<String>,
+    /// The EventBridge rule of EKS changes (`GUARD_EVENT_RULE_NAME`).
+    pub event_rule: Option<String>,
+    /// The sweep's schedule rule (`GUARD_SCHEDULE_RULE_NAME`).
+    pub schedule_rule: Option<String>,
+    /// The prefix of the guard's alarm names (`GUARD_ALARM_PREFIX`).
+    pub alarm_prefix: Option<String>,
 }
 
 impl Config {
@@ -162,6 +181,16 @@ impl Config {
                 60..=604_800,
             )? as u64),
             security_hub: env.flag("SECURITY_HUB")?,
+            wiring: WiringSettings {
+                enabled: env.flag("GUARD_SELF_CHECK")?,
+                function_name: env.text("AWS_LAMBDA_FUNCTION_NAME"),
+                event_rule: rule_name("GUARD_EVENT_RULE_NAME", env.text("GUARD_EVENT_RULE_NAME"))?,
+                schedule_rule: rule_name(
+                    "GUARD_SCHEDULE_RULE_NAME",
+                    env.text("GUARD_SCHEDULE_RULE_NAME"),
+                )?,
+                alarm_prefix: env.text("GUARD_ALARM_PREFIX"),
+            },
         };
         config.check_sweep()?;
         Ok(config)
@@ -337,6 +366,24 @@ fn role_name(text: Option<String>) -> Result<Option<String>, ConfigError> {
     Ok(text)
 }
 
+/// An EventBridge rule name: 1 to 64 of letters, digits, `.`, `-`, `_`
+/// (EventBridge API reference, `DescribeRule`).
+fn rule_name(variable: &'static str, text: Option<String>) -> Result<Option<String>, ConfigError> {
+    if let Some(name) = &text {
+        let valid = name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
+        if !valid {
+            return Err(ConfigError::Invalid {
+                variable,
+                problem: format!("`{name}` is not an EventBridge rule name"),
+            });
+        }
+    }
+    Ok(text)
+}
+
 fn role_arn(text: Option<String>) -> Result<Option<String>, ConfigError> {
     if let Some(arn) = &text
         && !(arn.starts_with("arn:") && arn.contains(":iam::") && arn.contains(":role/"))
@@ -441,6 +488,37 @@ mod tests {
             (2, 16, 25)
         );
         assert_eq!(c.sweep_period, Duration::from_secs(3600));
+        assert!(!c.wiring.enabled);
+        assert_eq!(c.wiring.function_name.as_deref(), Some("guard-fn"));
+        assert_eq!(c.wiring.event_rule, None);
+    }
+
+    #[test]
+    fn the_wiring_check_reads_its_names() {
+        let c = config(&[
+            ("ALERT_TOPIC_ARN", TOPIC),
+            ("GUARD_SELF_CHECK", "true"),
+            (
+                "GUARD_EVENT_RULE_NAME",
+                "eks-endpoint-guard-events-1a2b3c4d",
+            ),
+            (
+                "GUARD_SCHEDULE_RULE_NAME",
+                "eks-endpoint-guard-sweep-1a2b3c4d",
+            ),
+            ("GUARD_ALARM_PREFIX", "stack-guard-"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.wiring,
+            WiringSettings {
+                enabled: true,
+                function_name: None,
+                event_rule: Some("eks-endpoint-guard-events-1a2b3c4d".into()),
+                schedule_rule: Some("eks-endpoint-guard-sweep-1a2b3c4d".into()),
+                alarm_prefix: Some("stack-guard-".into()),
+            }
+        );
     }
 
     #[test]
@@ -557,6 +635,9 @@ mod tests {
             ("GUARD_MAX_WAIT_MINUTES", "forever"),
             ("GUARD_MAX_WAIT_MINUTES", "1441"),
             ("GUARD_CREATING_POLL_SECONDS", "0"),
+            ("GUARD_SELF_CHECK", "on"),
+            ("GUARD_EVENT_RULE_NAME", "a rule"),
+            ("GUARD_SCHEDULE_RULE_NAME", &"x".repeat(65)),
         ];
         for (key, bad) in cases {
             let mut pairs = vec![("ALERT_TOPIC_ARN", TOPIC)];

@@ -18,6 +18,8 @@
 //! - [`organization`]: the organization's active accounts, for the sweep.
 //! - [`sweep_alert`]: the sweep's own alert when it cannot reach or judge
 //!   everything.
+//! - [`wiring`]: the guard's own wiring (rules, concurrency, topic, alarms,
+//!   trails): read by each sweep, judged (pure), told as "guard IMPAIRED".
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines.
 //! - [`config`]: settings from the environment.
 //! - [`error`]: errors and how Lambda sees them.
@@ -41,3 +43,4 @@ pub mod securityhub;
 pub mod startup;
 pub mod sweep_alert;
 pub mod tool;
+pub mod wiring;

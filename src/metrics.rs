@@ -120,9 +120,42 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
     document.to_string()
 }
 
+/// The EMF document of one check of the guard's own wiring: `GuardImpaired`,
+/// the number of problems found (0: whole). Its own line, printed by the
+/// sweep when it checks, so that it counts even when the sweep then fails,
+/// and only sweeps that checked report it (an alarm on `Maximum > 0`).
+pub fn impaired_emf_line(problems: usize, timestamp_ms: u64) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Service"]],
+                "Metrics": [{"Name": "GuardImpaired", "Unit": "Count"}],
+            }],
+        },
+        "Service": "eks-endpoint-guard",
+        "GuardImpaired": problems,
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wiring_check_counts_its_problems_in_a_line_of_its_own() {
+        let line: Value = serde_json::from_str(&impaired_emf_line(3, 7)).unwrap();
+        assert_eq!(line["GuardImpaired"], 3);
+        assert_eq!(line["Service"], "eks-endpoint-guard");
+        assert_eq!(line["_aws"]["Timestamp"], 7);
+        let declared = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], NAMESPACE);
+        assert_eq!(declared["Metrics"][0]["Name"], "GuardImpaired");
+        assert!(emf_line(&InvocationMetrics::default(), 7).contains("\"SweepSlices\""));
+        assert!(!emf_line(&InvocationMetrics::default(), 7).contains("GuardImpaired"));
+    }
 
     fn swept(summary: SweepSummary) -> InvocationMetrics {
         measure(&Ok(Answer {

@@ -38,6 +38,9 @@ pub enum Outcome {
     /// The sweep could not reach some accounts or regions, or judge some
     /// clusters (its own alert).
     SweepIncomplete,
+    /// The sweep found the guard's own wiring broken (its rules, reserved
+    /// concurrency, topic, alarms or trail): its own alert.
+    GuardImpaired,
     /// The cluster was still busy near the deadline: the wait goes on in a
     /// fresh invocation.
     HandedOff,
@@ -62,6 +65,7 @@ impl Outcome {
             Outcome::Swept => "swept",
             Outcome::HandedOff => "handed-off",
             Outcome::SweepIncomplete => "sweep-incomplete",
+            Outcome::GuardImpaired => "guard-impaired",
         }
     }
 
@@ -89,7 +93,7 @@ impl std::fmt::Display for Outcome {
 mod tests {
     use super::*;
 
-    const ALL: [Outcome; 15] = [
+    const ALL: [Outcome; 16] = [
         Outcome::Ignored,
         Outcome::OwnChange,
         Outcome::Compliant,
@@ -105,6 +109,7 @@ mod tests {
         Outcome::Swept,
         Outcome::HandedOff,
         Outcome::SweepIncomplete,
+        Outcome::GuardImpaired,
     ];
 
     #[test]

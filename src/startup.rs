@@ -11,11 +11,13 @@ use crate::eks::{CallPace, EksClients};
 use crate::guard::Guard;
 use crate::organization::Organization;
 use crate::securityhub::SecurityHub;
+use crate::wiring::read::WiringReader;
 
 /// The guard with its clients: EKS (through the remediation role for other
 /// accounts), SNS in the alert topic's region, Lambda for hand-offs, and
 /// Organizations when the sweep walks the organization, Security Hub when
-/// findings go there too.
+/// findings go there too, and the readers of its own wiring when the sweep
+/// checks it.
 pub async fn guard(config: Config) -> Guard {
     let sdk = sdk_config(&config).await;
     let pace = CallPace::new(config.eks_calls_per_second);
@@ -30,10 +32,17 @@ pub async fn guard(config: Config) -> Guard {
     };
     let sns = sns_client(&sdk, &config.alert_topic_arn);
     let security_hub = security_hub(&sdk, &config);
+    let wiring = config
+        .wiring
+        .enabled
+        .then(|| WiringReader::new(&sdk, sns.clone(), config.wiring.clone()));
     let mut guard =
         Guard::with_clients(config, eks, sns).handing_off_with(aws_sdk_lambda::Client::new(&sdk));
     if let Some(organization) = organization {
         guard = guard.sweeping(organization);
+    }
+    if let Some(wiring) = wiring {
+        guard = guard.checking_wiring(wiring);
     }
     match security_hub {
         Some(security_hub) => guard.with_security_hub(security_hub),

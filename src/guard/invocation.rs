@@ -29,6 +29,11 @@ impl Deadline {
         Instant::now() + needed < self.0
     }
 
+    /// The time left until the deadline (zero once it has passed).
+    pub fn left(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
     /// A deadline `margin` earlier: work stops there, so that what must
     /// follow it (an alert, the answer) still fits.
     pub fn before(&self, margin: Duration) -> Deadline {

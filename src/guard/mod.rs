@@ -16,6 +16,7 @@
 //!   (`PublishBatch`) and Security Hub (`BatchImportFindings`), in batches.
 //! - `backoff`: the pause before any retry.
 //! - `security_hub`: the violation recorded as a Security Hub finding.
+//! - `wiring_check`: each scheduled sweep checks the guard's own wiring.
 //!
 //! Revert first, alert after, so an SNS outage never delays a revert; the
 //! Security Hub finding last, so its outage delays neither. Everything the
@@ -33,6 +34,7 @@ mod security_hub;
 mod sweep;
 mod tell;
 mod token;
+mod wiring_check;
 
 use std::borrow::Cow;
 
@@ -48,6 +50,7 @@ use crate::event::{self, ClusterChange, Trigger};
 use crate::organization::Organization;
 use crate::outcome::Outcome;
 use crate::securityhub::SecurityHub;
+use crate::wiring::read::WiringReader;
 
 pub use invocation::{Deadline, Invocation};
 pub use sweep::SweepSummary;
@@ -109,6 +112,8 @@ pub struct Guard {
     organization: Option<Organization>,
     /// With `SECURITY_HUB=true`: where violations are also recorded.
     security_hub: Option<SecurityHub>,
+    /// With `GUARD_SELF_CHECK=true`: what reads the guard's own wiring.
+    wiring: Option<WiringReader>,
 }
 
 impl Guard {
@@ -127,6 +132,7 @@ impl Guard {
             lambda: None,
             organization: None,
             security_hub: None,
+            wiring: None,
         }
     }
 
@@ -143,6 +149,14 @@ impl Guard {
     pub fn with_security_hub(self, security_hub: SecurityHub) -> Guard {
         Guard {
             security_hub: Some(security_hub),
+            ..self
+        }
+    }
+
+    /// Each scheduled sweep also checks the guard's own wiring.
+    pub fn checking_wiring(self, reader: WiringReader) -> Guard {
+        Guard {
+            wiring: Some(reader),
             ..self
         }
     }

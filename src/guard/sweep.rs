@@ -95,6 +95,7 @@ impl Guard {
         invocation: &Invocation,
     ) -> Result<Answer, GuardError> {
         let home = sweep_home(request, invocation);
+        self.check_wiring(request, &home, invocation).await;
         let (scope, problems) = self.sweep_scope(&home, invocation).await;
         if self.fans_out(&scope, invocation) {
             return self

@@ -1,8 +1,13 @@
 //! Starts `moto_server` (moto 5, the local AWS emulator) for the services it models well
-//! enough for this project: SNS, SQS, STS, Organizations ([`crate::organizations`]), and
+//! enough for this project: SNS, SQS, STS, Organizations ([`crate::organizations`]),
 //! Security Hub's `BatchImportFindings` and `GetFindings` (all on the one port; Security Hub
 //! takes any document, keyed by `Id` and merged field by field on a repeat, and ignores
-//! `GetFindings` filters). EKS update behaviour is not one of them; use [`crate::eks`] for that.
+//! `GetFindings` filters), and what the guard's wiring check reads: EventBridge rules and
+//! targets, Lambda reserved concurrency (on a function created with a role that exists:
+//! [`Moto::lambda_role`]), SNS subscriptions, CloudWatch alarms (awsQuery or JSON, not the
+//! RPC v2 CBOR of the newest SDK), CloudTrail trails (with a bucket that exists:
+//! [`Moto::bucket`]) with their status and selectors. EKS update behaviour is not one of
+//! them; use [`crate::eks`] for that.
 //!
 //! moto puts each request in the account its access key belongs to: keys that `AssumeRole`
 //! handed out belong to the role's account, every other key to [`ACCOUNT`]. So a client that
@@ -273,6 +278,113 @@ impl Moto {
         }
         received
     }
+}
+
+impl Moto {
+    /// One request to moto without an SDK, for the few set-up calls of services the testkit
+    /// builds no client for (IAM, S3): `Authorization` names the service and [`REGION`] in its
+    /// credential scope, which is how moto routes a request on its one port; it checks no
+    /// signature. Returns the status code and the body.
+    pub async fn raw(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String) {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(key, value)| format!("{}={}", percent_encode(key), percent_encode(value)))
+            .collect();
+        let body = body.join("&");
+        let host = self.endpoint_url.trim_start_matches("http://").to_string();
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {host}\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential={}/20261201/{REGION}/{service}/aws4_request, SignedHeaders=host, \
+             Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            crate::TEST_ACCESS_KEY_ID,
+            body.len()
+        );
+        let exchange = async {
+            let mut stream = TcpStream::connect(&host).await?;
+            stream.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await?;
+            Ok::<Vec<u8>, std::io::Error>(answer)
+        };
+        let answer = exchange
+            .await
+            .unwrap_or_else(|error| panic!("moto {method} {path} ({service}): {error}"));
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("moto answered no HTTP status: {answer}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Creates IAM role `name` that Lambda may assume (moto's `CreateFunction` wants its role
+    /// to exist) and returns its ARN.
+    pub async fn lambda_role(&self, name: &str) -> String {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let form = [
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", name),
+            ("AssumeRolePolicyDocument", trust),
+        ];
+        let (status, body) = self.raw("iam", "POST", "/", &form).await;
+        assert_eq!(status, 200, "moto CreateRole {name}: {body}");
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+    }
+
+    /// Creates S3 bucket `name` in [`REGION`] (moto's `CreateTrail` wants its bucket to exist).
+    pub async fn bucket(&self, name: &str) {
+        let (status, body) = self.raw("s3", "PUT", &format!("/{name}"), &[]).await;
+        assert_eq!(status, 200, "moto CreateBucket {name}: {body}");
+    }
+
+    /// The messages published to `topic_arn` so far, whether or not anyone subscribed, as
+    /// `(subject, message)`: from moto's state dump (`/moto-api/data.json`, the topics'
+    /// `sent_notifications`), which moto documents as internal and may change.
+    pub async fn published(&self, topic_arn: &str) -> Vec<(Option<String>, String)> {
+        let (status, body) = self
+            .raw("moto-api", "GET", "/moto-api/data.json", &[])
+            .await;
+        assert_eq!(status, 200, "moto data.json: {body}");
+        let data: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|error| panic!("moto data.json is not JSON ({error}): {body}"));
+        let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+        let topic = topics.iter().find(|topic| topic["arn"] == topic_arn);
+        let sent = topic.and_then(|topic| topic["sent_notifications"].as_array().cloned());
+        sent.unwrap_or_default()
+            .iter()
+            .map(|n| {
+                (
+                    n[2].as_str().map(str::to_string),
+                    n[1].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `application/x-www-form-urlencoded` escaping of one key or value.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// An STS client for `endpoint_url`; each call says which key it signs with

@@ -184,6 +184,8 @@ fn queue_event(
 #[derive(Debug, Clone, Default)]
 struct Progress {
     polls: usize,
+    /// Answers (responses or errors) that arrived after their invocation's deadline.
+    late_answers: usize,
     first_poll: Option<Instant>,
     init_error: Option<(String, String)>,
 }
@@ -194,8 +196,9 @@ struct Shared {
     /// Held by the poller currently waiting in `/next`. Other concurrent pollers queue on the
     /// lock, so each event goes to exactly one of them.
     next_event: tokio::sync::Mutex<mpsc::UnboundedReceiver<QueuedEvent>>,
-    /// Events handed to the function whose answer has not arrived yet, by request id.
-    awaiting_answer: Mutex<HashMap<String, oneshot::Sender<Invocation>>>,
+    /// Events handed to the function whose answer has not arrived yet, by request id, with
+    /// their deadline (epoch milliseconds).
+    awaiting_answer: Mutex<HashMap<String, (oneshot::Sender<Invocation>, u128)>>,
     progress: watch::Sender<Progress>,
 }
 
@@ -308,6 +311,12 @@ impl RuntimeApi {
     }
 
     /// How many `GET /invocation/next` requests have arrived so far, including one still
+    /// How many invocations were answered after their deadline (Lambda would have ended them
+    /// with `Sandbox.Timedout` and kept no answer).
+    pub fn late_answers(&self) -> usize {
+        self.shared.progress.borrow().late_answers
+    }
+
     /// waiting for an event.
     pub fn polls(&self) -> usize {
         self.shared.progress.borrow().polls
@@ -378,11 +387,12 @@ async fn next_event(shared: &Shared) -> HttpResponse {
             .expect("the sending half lives in `shared`, which this handler keeps alive")
     };
     // Registered before the response leaves, so the function cannot answer an id we do not know.
+    let deadline_ms = event.deadline.epoch_ms();
     shared
         .awaiting_answer
         .lock()
         .expect("no code panics while holding this lock")
-        .insert(event.request_id.clone(), event.outcome);
+        .insert(event.request_id.clone(), (event.outcome, deadline_ms));
 
     let mut response = hyper::Response::new(http_body_util::Full::new(event.payload.into()));
     let headers = response.headers_mut();
@@ -392,10 +402,7 @@ async fn next_event(shared: &Shared) -> HttpResponse {
     };
     insert("content-type", "application/json".to_owned());
     insert("lambda-runtime-aws-request-id", event.request_id);
-    insert(
-        "lambda-runtime-deadline-ms",
-        event.deadline.epoch_ms().to_string(),
-    );
+    insert("lambda-runtime-deadline-ms", deadline_ms.to_string());
     insert(
         "lambda-runtime-invoked-function-arn",
         shared.function_arn.clone(),
@@ -411,7 +418,16 @@ fn complete(shared: &Shared, request_id: &str, outcome: Invocation) -> HttpRespo
         .expect("no code panics while holding this lock")
         .remove(request_id);
     match waiting {
-        Some(sender) => {
+        Some((sender, deadline_ms)) => {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            if now_ms > deadline_ms {
+                shared
+                    .progress
+                    .send_modify(|progress| progress.late_answers += 1);
+            }
             // The test may have stopped waiting (a timeout); Lambda accepts the answer anyway.
             let _ = sender.send(outcome);
             accepted()
@@ -477,6 +493,24 @@ mod tests {
 
     fn in_a_minute() -> SystemTime {
         SystemTime::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn an_answer_after_the_deadline_is_counted_late() {
+        let api = RuntimeApi::start().await.expect("emulator starts");
+        let mut function = RuntimeClient::open(&api).await;
+        for (deadline, late) in [(in_a_minute(), 0), (SystemTime::now(), 1)] {
+            let ((), _) = tokio::join!(
+                async {
+                    let event = function.next().await;
+                    let request_id = event.header("lambda-runtime-aws-request-id").to_owned();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    function.respond(&request_id, b"{}").await;
+                },
+                api.invoke(b"{}".to_vec(), deadline)
+            );
+            assert_eq!(api.late_answers(), late);
+        }
     }
 
     #[tokio::test]
