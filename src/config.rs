@@ -74,6 +74,11 @@ pub struct Config {
     /// default 25): a sweep of more accounts hands each slice to its own
     /// invocation.
     pub sweep_slice_accounts: usize,
+    /// How often the sweep runs (`SWEEP_PERIOD_SECONDS`, default 3600, the
+    /// template's `SweepPeriodSeconds`): a cluster whose endpoint opened
+    /// within one period before the sweep's scheduled time is new in its
+    /// summary.
+    pub sweep_period: Duration,
     /// Time-out of one attempt of an AWS call; a whole call (with the SDK's
     /// retries) gets three times as long. A hung endpoint then costs a
     /// bounded slice of the invocation, never the whole deadline.
@@ -170,6 +175,11 @@ impl Config {
             sweep_concurrency: env.count("SWEEP_CONCURRENCY", 2, 1..=16)?,
             sweep_places_in_flight: env.count("SWEEP_PLACES_IN_FLIGHT", 16, 1..=64)?,
             sweep_slice_accounts: env.count("SWEEP_SLICE_ACCOUNTS", 25, 1..=1000)?,
+            sweep_period: Duration::from_secs(env.count(
+                "SWEEP_PERIOD_SECONDS",
+                3600,
+                60..=604_800,
+            )? as u64),
             security_hub: env.flag("SECURITY_HUB")?,
             wiring: WiringSettings {
                 enabled: env.flag("GUARD_SELF_CHECK")?,
@@ -477,6 +487,7 @@ mod tests {
             ),
             (2, 16, 25)
         );
+        assert_eq!(c.sweep_period, Duration::from_secs(3600));
         assert!(!c.wiring.enabled);
         assert_eq!(c.wiring.function_name.as_deref(), Some("guard-fn"));
         assert_eq!(c.wiring.event_rule, None);
@@ -524,6 +535,7 @@ mod tests {
             ("SWEEP_CONCURRENCY", "8"),
             ("SWEEP_PLACES_IN_FLIGHT", "32"),
             ("SWEEP_SLICE_ACCOUNTS", "50"),
+            ("SWEEP_PERIOD_SECONDS", "900"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::Report);
@@ -541,6 +553,7 @@ mod tests {
         assert_eq!(c.sweep_concurrency, 8);
         assert_eq!(c.sweep_places_in_flight, 32);
         assert_eq!(c.sweep_slice_accounts, 50);
+        assert_eq!(c.sweep_period, Duration::from_secs(900));
         let org = config(&[
             ("ALERT_TOPIC_ARN", TOPIC),
             ("REMEDIATION_ROLE_NAME", "eks-endpoint-guard-remediation"),
@@ -608,6 +621,7 @@ mod tests {
             ("SWEEP_CONCURRENCY", "0"),
             ("SWEEP_PLACES_IN_FLIGHT", "65"),
             ("SWEEP_SLICE_ACCOUNTS", "many"),
+            ("SWEEP_PERIOD_SECONDS", "59"),
             ("SWEEP_ORGANIZATION", "yes"),
             ("SWEEP_ORGANIZATION", "true"),
             ("SWEEP_EXCLUDE_ACCOUNTS", "12"),

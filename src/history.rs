@@ -3,6 +3,10 @@
 //! (public access set on, or a range outside the allowed ones) in the last
 //! 24 hours and 7 days. Pure: the updates come from `Eks::describe_updates`,
 //! which reads each finished update once per execution environment.
+//!
+//! Also since when an open endpoint has been open: the opening that began the
+//! current run of openings, or the cluster's creation (EKS makes a cluster
+//! public unless told otherwise) when no endpoint update says more.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,11 +16,15 @@ use crate::policy::{EndpointAccess, Policy, evaluate};
 const DAY: f64 = 86_400.0;
 
 /// The finding's `history`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Openings {
     pub opened_last_24h: u32,
     pub opened_last_7d: u32,
+    /// Since when the endpoint has been open (RFC 3339, UTC), where the
+    /// updates or the cluster's creation time say so (the sweep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_since: Option<String>,
 }
 
 impl Openings {
@@ -55,6 +63,64 @@ pub fn openings(policy: &Policy, history: &[UpdateSummary], now: f64) -> Opening
         }
     }
     counted
+}
+
+/// Since when (epoch seconds) an endpoint that is open now has been open:
+/// the opening that followed the last closing update, in the order EKS
+/// created them (updates that failed or were cancelled changed nothing).
+/// With no endpoint update at all, the cluster's creation (`created_at`):
+/// EKS creates clusters public unless told otherwise. `None` when the last
+/// endpoint update closed it (then something this history does not show
+/// opened it) or no time is known.
+pub fn open_since(
+    policy: &Policy,
+    history: &[UpdateSummary],
+    created_at: Option<f64>,
+) -> Option<f64> {
+    let mut changes: Vec<&UpdateSummary> = history
+        .iter()
+        .filter(|u| u.kind.as_deref() == Some("EndpointAccessUpdate"))
+        .filter(|u| !matches!(u.state, UpdateState::Failed | UpdateState::Cancelled))
+        .collect();
+    changes.sort_by(|a, b| {
+        a.created_at
+            .unwrap_or(0.0)
+            .total_cmp(&b.created_at.unwrap_or(0.0))
+    });
+    let mut since = created_at;
+    for (i, update) in changes.iter().enumerate() {
+        if opened(policy, update) {
+            // The first endpoint update opened it: it was not open before.
+            if i == 0 || since.is_none() {
+                since = update.created_at;
+            }
+        } else if closed(policy, update) {
+            since = None;
+        }
+    }
+    since
+}
+
+/// Whether an endpoint update closed the endpoint: public access off, or
+/// only allowed ranges.
+fn closed(policy: &Policy, update: &UpdateSummary) -> bool {
+    if update.param("EndpointPublicAccess") == Some("false") {
+        return true;
+    }
+    update
+        .param("PublicAccessCidrs")
+        .and_then(|text| serde_json::from_str::<Vec<String>>(text).ok())
+        .is_some_and(|cidrs| {
+            !evaluate(
+                policy,
+                &EndpointAccess {
+                    endpoint_public_access: true,
+                    endpoint_private_access: false,
+                    public_access_cidrs: cidrs,
+                },
+            )
+            .is_violation()
+        })
 }
 
 /// Whether an update opened the endpoint: an endpoint-access update that did
@@ -127,7 +193,8 @@ mod tests {
             counted,
             Openings {
                 opened_last_24h: 2,
-                opened_last_7d: 3
+                opened_last_7d: 3,
+                open_since: None,
             }
         );
         assert_eq!(
@@ -164,10 +231,45 @@ mod tests {
         assert_eq!(
             Openings {
                 opened_last_24h: 1,
-                opened_last_7d: 1
+                opened_last_7d: 1,
+                open_since: None,
             }
             .describe(),
             "opened once in the last 24 hours, once in the last 7 days"
         );
+    }
+
+    #[test]
+    fn open_since_is_the_opening_after_the_last_close_or_the_creation() {
+        let policy = Policy::default();
+        let open = [("EndpointPublicAccess", "true")];
+        let close = [
+            ("EndpointPublicAccess", "false"),
+            ("EndpointPrivateAccess", "true"),
+        ];
+        let created = Some(1_000_000.0 - 100.0 * 3600.0);
+        let at = |u: &UpdateSummary| u.created_at;
+        // No endpoint update: open since its creation.
+        assert_eq!(open_since(&policy, &[], created), created);
+        // Closed, then opened twice: since the first opening after the close.
+        let closed_then = update(50.0, UpdateState::Successful, &close);
+        let first = update(10.0, UpdateState::Successful, &open);
+        let again = update(5.0, UpdateState::Successful, &open);
+        let failed_close = update(2.0, UpdateState::Failed, &close);
+        let history = [
+            again.clone(),
+            failed_close,
+            closed_then.clone(),
+            first.clone(),
+        ];
+        assert_eq!(open_since(&policy, &history, created), at(&first));
+        // The first endpoint update opened it: not open before that.
+        assert_eq!(
+            open_since(&policy, &[first.clone(), again], created),
+            at(&first)
+        );
+        // The last word was a close: what opened it is not in the history.
+        let closed_later = update(1.0, UpdateState::Successful, &close);
+        assert_eq!(open_since(&policy, &[first, closed_later], created), None);
     }
 }

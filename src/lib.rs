@@ -6,10 +6,11 @@
 //! - [`policy`]: the policy and the decision (pure).
 //! - [`eks`]: the EKS calls and how their answers are sorted.
 //! - [`guard`]: the use case: dispatch, judge one cluster, the exemption
-//!   flow, the sweep.
+//!   flow, the sweep and its telling.
 //! - [`outcome`]: the one typed outcome that answers, alerts and metrics share.
 //! - [`clock`]: epoch milliseconds and CloudTrail times.
-//! - [`alert`]: the finding and its email, Slack and machine views.
+//! - [`alert`]: the finding and its email, Slack and machine views; the
+//!   sweep's one summary for people and its findings for machines.
 //! - [`tool`]: which tool made a change, and what happens next because of it (pure).
 //! - [`history`]: repeat openings, from the cluster's own EKS updates (pure).
 //! - [`securityhub`]: the finding as ASFF (pure), apart from its import into

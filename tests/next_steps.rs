@@ -16,6 +16,7 @@ use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::operation::list_clusters::ListClustersOutput;
 use aws_sdk_eks::types::UpdateStatus;
 use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_sdk_sns::operation::publish_batch::PublishBatchOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use eks_endpoint_guard::config::Config;
 use eks_endpoint_guard::guard::{Deadline, Guard, Invocation};
@@ -43,9 +44,29 @@ fn updates() -> Rule {
 
 /// Records every published message's views.
 #[derive(Clone, Default)]
-struct Inbox(Arc<Mutex<Vec<Value>>>);
+struct Inbox(Arc<Mutex<Vec<Value>>>, Arc<Mutex<Vec<Value>>>);
 
 impl Inbox {
+    /// `PublishBatch` (the sweep's findings for machines), into the second list.
+    fn batch_rule(&self) -> Rule {
+        let batched = self.1.clone();
+        mock!(aws_sdk_sns::Client::publish_batch).then_compute_output(move |req| {
+            let mut sent = batched.lock().unwrap();
+            for entry in req.publish_batch_request_entries() {
+                sent.push(serde_json::from_str(entry.message()).expect("views are JSON"));
+            }
+            PublishBatchOutput::builder().build()
+        })
+    }
+
+    /// The sweep's findings for machines (each message's only view).
+    fn batched_findings(&self) -> Vec<Value> {
+        let sent = self.1.lock().unwrap();
+        sent.iter()
+            .map(|views| serde_json::from_str(views["default"].as_str().unwrap()).unwrap())
+            .collect()
+    }
+
     fn rule(&self) -> Rule {
         let inbox = self.clone();
         mock!(aws_sdk_sns::Client::publish).then_compute_output(move |req| {
@@ -81,7 +102,8 @@ fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
     eks_rules.push(&history);
     let eks = mock_client!(aws_sdk_eks, RuleMode::MatchAny, &eks_rules, |c| c
         .retry_config(RetryConfig::disabled()));
-    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish], |c| c
+    let batch = inbox.batch_rule();
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&publish, &batch], |c| c
         .retry_config(RetryConfig::disabled()));
     (Guard::new(config, eks, sns), inbox)
 }
@@ -305,9 +327,23 @@ async fn the_sweep_warns_of_drift_from_the_stack_tag() {
         )
         .await
         .expect("swept");
-    let (finding, email, _) = inbox.only();
+    // People get the sweep's summary; machines the finding, whose email
+    // view the event path would send.
+    let (summary, summary_email, _) = inbox.only();
+    assert_eq!(summary["schema"], "eks-endpoint-guard/sweep-summary/v1");
+    assert!(
+        summary_email
+            .contains("prod-eu (111122223333 / eu-west-1): reverted (EKS update revert-1)"),
+        "{summary_email}"
+    );
+    let findings = inbox.batched_findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = &findings[0];
     assert_eq!(finding["outcome"], "reverted");
     assert_eq!(finding["actor"]["tool"], Value::Null);
+    let parsed: eks_endpoint_guard::alert::Finding =
+        serde_json::from_value(finding.clone()).unwrap();
+    let email = eks_endpoint_guard::alert::email_text(&parsed);
     assert!(
         email.contains("Tool:         unknown (found by the sweep"),
         "{email}"

@@ -19,6 +19,7 @@ use aws_sdk_eks::types::error::{
 };
 use aws_sdk_eks::types::{ClusterStatus, Update, UpdateStatus};
 use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_sdk_sns::operation::publish_batch::PublishBatchOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use eks_endpoint_guard::clock::epoch_seconds;
 use eks_endpoint_guard::config::Config;
@@ -52,6 +53,21 @@ impl Inbox {
         })
     }
 
+    /// `PublishBatch` (the sweep's findings for machines), into the same list.
+    fn batch_rule(&self) -> Rule {
+        let inbox = self.clone();
+        mock!(aws_sdk_sns::Client::publish_batch).then_compute_output(move |req| {
+            let mut sent = inbox.0.lock().unwrap();
+            for entry in req.publish_batch_request_entries() {
+                let subject = entry.subject().unwrap_or_default().to_string();
+                sent.push((subject, entry.message().to_string()));
+            }
+            PublishBatchOutput::builder().build()
+        })
+    }
+
+    /// The findings sent, one per cluster (not the sweep's summary): the
+    /// machine view (`sqs`; a sweep's machine message has only `default`).
     fn findings(&self) -> Vec<Value> {
         self.0
             .lock()
@@ -59,8 +75,10 @@ impl Inbox {
             .iter()
             .map(|(_, message)| {
                 let views: Value = serde_json::from_str(message).expect("message is JSON");
-                serde_json::from_str(views["sqs"].as_str().expect("sqs view")).expect("finding")
+                let machine = views["sqs"].as_str().or(views["default"].as_str());
+                serde_json::from_str::<Value>(machine.expect("machine view")).expect("finding")
             })
+            .filter(|doc| doc["schema"] == "eks-endpoint-guard/finding/v1")
             .collect()
     }
 }
@@ -87,7 +105,8 @@ fn guard_with(config: Config, eks_rules: &[&Rule]) -> (Guard, Inbox) {
     let mut rules = eks_rules.to_vec();
     rules.push(&reverts);
     rules.push(&history);
-    let guard = Guard::new(config, eks_client(&rules), sns_client(&[&publish]));
+    let batch = inbox.batch_rule();
+    let guard = Guard::new(config, eks_client(&rules), sns_client(&[&publish, &batch]));
     (guard, inbox)
 }
 
@@ -1283,6 +1302,68 @@ async fn the_sweep_reverts_a_cluster_whose_exemption_ended() {
         description(&findings[0]).contains(&format!("The exemption ended on {ended}")),
         "{}",
         description(&findings[0])
+    );
+}
+
+/// SNS refuses one finding of a sweep's `PublishBatch`: the summary still
+/// goes to people, and the invocation fails naming the cluster whose
+/// finding machines did not get (Lambda runs the sweep again).
+#[tokio::test]
+async fn a_sweep_finding_sns_refuses_fails_the_invocation_naming_it() {
+    let list_clusters = mock!(aws_sdk_eks::Client::list_clusters).then_output(|| {
+        aws_sdk_eks::operation::list_clusters::ListClustersOutput::builder()
+            .clusters("prod-eu")
+            .build()
+    });
+    let describe_cluster = mocks::open_cluster(&["0.0.0.0/0"], &[]);
+    let revert = mocks::revert_starts("revert-sweep");
+    let inbox = Inbox::default();
+    let publish = inbox.rule();
+    let refused = mock!(aws_sdk_sns::Client::publish_batch).then_output(|| {
+        PublishBatchOutput::builder()
+            .failed(
+                aws_sdk_sns::types::BatchResultErrorEntry::builder()
+                    .id("0")
+                    .code("KMSAccessDenied")
+                    .sender_fault(false)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let (reverts, history) = (reverts_run(), mocks::no_updates());
+    let eks = eks_client(&[
+        &list_clusters,
+        &describe_cluster,
+        &revert,
+        &reverts,
+        &history,
+    ]);
+    let guard = Guard::new(config(&[]), eks, sns_client(&[&publish, &refused]));
+
+    let error = run(
+        &guard,
+        include_str!("../events/scheduled-sweep.json"),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect_err("a finding not sent fails the sweep");
+
+    let text = error.to_string();
+    assert!(
+        text.contains("0 of 1 findings sent to machines")
+            && text.contains("111122223333/eu-west-1/prod-eu: KMSAccessDenied"),
+        "{text}"
+    );
+    assert_eq!(refused.num_calls(), 1);
+    let sent = inbox.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "the summary still went to people");
+    assert!(
+        sent[0]
+            .0
+            .starts_with("[EKS guard] Sweep: 1 public endpoint(s)"),
+        "{}",
+        sent[0].0
     );
 }
 

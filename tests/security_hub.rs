@@ -715,6 +715,50 @@ async fn through_the_binary_an_exempt_cluster_is_a_suppressed_finding() {
     );
 }
 
+/// A sweep's findings go in together: 120 open clusters are two
+/// `BatchImportFindings` calls (100 and 20), each finding its own, valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_binary_a_sweeps_findings_are_imported_a_hundred_a_call() {
+    let stage = Stage::start("hub-sweep", EksOptions::default()).await;
+    let (hub, eks) = (Hub::enable(&stage.moto).await, &stage.eks);
+    for i in 0..120 {
+        eks.add_cluster(ClusterSpec::new(&format!("open-{i:03}")));
+    }
+    let guard = stage
+        .guard(&hub.settings_with(&[
+            ("GUARD_MODE", "report"),
+            ("SWEEP_CONCURRENCY", "8"),
+            ("GUARD_EKS_CALLS_PER_SECOND", "100"),
+        ]))
+        .await;
+
+    let answer = common::sweep(&guard, &common::sweep_event()).await;
+
+    assert_eq!(answer["sweep"]["reported"], 120, "{answer}");
+    let record = guard
+        .log_records("security hub findings of the sweep")
+        .pop()
+        .expect("the import's log line");
+    assert_eq!(
+        (
+            common::field(&record, "imported"),
+            common::field(&record, "calls"),
+            common::field(&record, "failed")
+        ),
+        (&Value::from(120), &Value::from(2), &Value::from(0)),
+        "{record}"
+    );
+    // GetFindings answers a page of 100: the first page, all distinct.
+    let found = hub.findings().await;
+    let ids: std::collections::BTreeSet<&str> =
+        found.iter().map(|f| f["Id"].as_str().unwrap()).collect();
+    assert_eq!((found.len(), ids.len()), (100, 100));
+    for finding in &found {
+        assert_valid(finding);
+        assert_eq!(finding["Workflow"]["Status"], "NEW");
+    }
+}
+
 /// Central layout: a member account's cluster. Only the finding's own
 /// account may import it, so the guard imports through the member's
 /// remediation role, into the member's product; the central account's

@@ -11,8 +11,17 @@
 //!
 //! - this module: the [`Finding`] and how it is built from a judgement;
 //! - [`views`](mod@views): what each reader sees of it (subject, email text,
-//!   Chatbot card, machine JSON, message attributes) and the `Publish`.
+//!   Chatbot card, machine JSON, message attributes, audience) and the
+//!   `Publish`;
+//! - [`summary`]: the sweep's one summary for people (email, card, JSON);
+//! - [`batch`]: the sweep's findings for machines, in `PublishBatch` calls.
+//!
+//! The `audience` attribute tells people's messages from machines': event
+//! alerts go to both at once, a sweep sends people one summary and machines
+//! one finding per cluster.
 
+pub mod batch;
+pub mod summary;
 mod views;
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +33,7 @@ use crate::outcome::Outcome;
 use crate::policy::{self, Action, EndpointAccess, EndpointFix, Exemption, Mode, Verdict};
 use crate::tool::{self, Advice, IacAdvice, Remedy, ToolRef};
 
-pub use views::{email_text, message, publish, publish_views, subject, views};
+pub use views::{Audience, email_text, message, publish, publish_views, subject, views};
 
 pub const FINDING_SCHEMA: &str = "eks-endpoint-guard/finding/v1";
 /// SNS refuses subjects longer than this.
@@ -403,7 +412,7 @@ pub fn finding(change: &ClusterChange, judged: Judged<'_>, mode: Mode, acted: &A
         next_steps,
         links: Links::of(change, cluster_arn),
         exemption: exemption.cloned(),
-        history: acted.history,
+        history: acted.history.clone(),
     }
 }
 

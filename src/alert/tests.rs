@@ -472,6 +472,7 @@ fn repeat_openings_reach_every_view() {
         history: Some(Openings {
             opened_last_24h: 3,
             opened_last_7d: 5,
+            open_since: None,
         }),
         ..revert_started()
     };

@@ -362,15 +362,75 @@ pub fn attributes(finding: &Finding) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Publishes the finding. An error here fails the invocation, so that
-/// Lambda's retry (or the on-failure destination) keeps the alert.
+/// Who a message is for: the `audience` message attribute (`String.Array`),
+/// which the subscriptions' filter policies match. People (email, chat)
+/// subscribe with `{"$or": [{"audience": ["people"]}, {"audience":
+/// [{"exists": false}]}]}` (the second term lets CloudWatch alarms, which
+/// carry no attributes, through); programs with `{"audience": ["machines"]}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// The sweep's summary.
+    People,
+    /// The sweep's findings, one per cluster.
+    Machines,
+    /// Event alerts and the sweep's own alert: both at once.
+    Everyone,
+}
+
+impl Audience {
+    /// The attribute's value, a JSON array of strings.
+    pub fn value(self) -> &'static str {
+        match self {
+            Audience::People => r#"["people"]"#,
+            Audience::Machines => r#"["machines"]"#,
+            Audience::Everyone => r#"["people","machines"]"#,
+        }
+    }
+}
+
+/// Message attributes as SNS takes them: each `String`, and `audience`.
+pub fn sns_attributes(
+    attributes: Vec<(&'static str, String)>,
+    audience: Audience,
+) -> Result<Vec<(&'static str, MessageAttributeValue)>, String> {
+    let typed = attributes
+        .into_iter()
+        .map(|(name, value)| (name, "String", value))
+        .chain(std::iter::once((
+            "audience",
+            "String.Array",
+            audience.value().to_string(),
+        )));
+    typed
+        .map(|(name, data_type, value)| {
+            MessageAttributeValue::builder()
+                .data_type(data_type)
+                .string_value(value)
+                .build()
+                .map(|attribute| (name, attribute))
+                .map_err(|e| format!("could not build attribute {name}: {e}"))
+        })
+        .collect()
+}
+
+/// Publishes the finding to everyone at once (the event path). An error
+/// here fails the invocation, so that Lambda's retry (or the on-failure
+/// destination) keeps the alert.
 pub async fn publish(
     sns: &aws_sdk_sns::Client,
     topic_arn: &str,
     finding: &Finding,
 ) -> Result<String, String> {
     let body = message(finding).map_err(|e| format!("could not render the alert: {e}"))?;
-    publish_views(sns, topic_arn, &subject(finding), body, attributes(finding)).await
+    publish_views(
+        sns,
+        topic_arn,
+        &subject(finding),
+        body,
+        attributes(finding),
+        Audience::Everyone,
+    )
+    .await
 }
 
 /// One `Publish` with `MessageStructure=json`: `views` is the JSON object
@@ -381,6 +441,7 @@ pub async fn publish_views(
     subject: &str,
     views: String,
     attributes: Vec<(&'static str, String)>,
+    audience: Audience,
 ) -> Result<String, String> {
     let mut request = sns
         .publish()
@@ -388,12 +449,7 @@ pub async fn publish_views(
         .subject(subject)
         .message_structure("json")
         .message(views);
-    for (name, value) in attributes {
-        let attribute = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(value)
-            .build()
-            .map_err(|e| format!("could not build attribute {name}: {e}"))?;
+    for (name, attribute) in sns_attributes(attributes, audience)? {
         request = request.message_attributes(name, attribute);
     }
     let output = request

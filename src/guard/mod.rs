@@ -12,6 +12,8 @@
 //! - `exemption`: the exempt tag put on or taken off.
 //! - `sweep`: every cluster of every account, without waiting.
 //! - `fan_out`: a sweep too large for one invocation, handed out in slices.
+//! - `tell`: the sweep's one summary for people, its findings for machines
+//!   (`PublishBatch`) and Security Hub (`BatchImportFindings`), in batches.
 //! - `backoff`: the pause before any retry.
 //! - `security_hub`: the violation recorded as a Security Hub finding.
 //! - `wiring_check`: each scheduled sweep checks the guard's own wiring.
@@ -30,6 +32,7 @@ mod judge;
 mod reach;
 mod security_hub;
 mod sweep;
+mod tell;
 mod token;
 mod wiring_check;
 

@@ -14,7 +14,7 @@ use crate::eks::{AccountRef, ClusterState};
 use crate::error::GuardError;
 use crate::event::ClusterChange;
 use crate::policy::Action;
-use crate::securityhub::{Asff, Exemption, Standing};
+use crate::securityhub::{self, Asff, Exemption, IMPORT_BATCH, Standing};
 
 /// One import, then one more if it fails (on top of the SDK's retries).
 const IMPORT_ATTEMPTS: u32 = 2;
@@ -114,5 +114,86 @@ impl Guard {
             finding_id: doc.id,
             message: why,
         })
+    }
+
+    /// The sweep's findings that stand for a violation, imported in
+    /// `BatchImportFindings` calls of at most 100 findings of one account,
+    /// each tried twice within the deadline. `Err` names the first failure
+    /// and how many findings were not imported.
+    pub(super) async fn record_all(
+        &self,
+        home: &AccountRef,
+        findings: &[Finding],
+        deadline: Deadline,
+    ) -> Result<usize, GuardError> {
+        let Some(hub) = &self.security_hub else {
+            return Ok(0);
+        };
+        let mut by_account: std::collections::BTreeMap<String, Vec<Asff>> = Default::default();
+        for finding in findings {
+            if let Some(standing) = Standing::of(finding) {
+                let doc = Asff::of(finding, standing, None, home, hub.next_updated_at_ms());
+                by_account
+                    .entry(doc.aws_account_id.clone())
+                    .or_default()
+                    .push(doc);
+            }
+        }
+        let (mut imported, mut failed, mut calls, mut first) = (0, 0, 0, None);
+        for docs in by_account.values() {
+            for chunk in docs.chunks(IMPORT_BATCH) {
+                calls += 1;
+                match self.import_chunk(hub, chunk, home, deadline).await {
+                    Ok(()) => imported += chunk.len(),
+                    Err(why) => {
+                        failed += chunk.len();
+                        first.get_or_insert(why);
+                    }
+                }
+            }
+        }
+        info!(
+            imported,
+            failed, calls, "security hub findings of the sweep"
+        );
+        match first {
+            None => Ok(imported),
+            Some(message) => Err(GuardError::SecurityHubImportFailed {
+                cluster: format!("{failed} clusters of the sweep"),
+                finding_id: "*".to_string(),
+                message,
+            }),
+        }
+    }
+
+    /// One batch, tried again once after a pause if it fails.
+    async fn import_chunk(
+        &self,
+        hub: &securityhub::SecurityHub,
+        chunk: &[Asff],
+        home: &AccountRef,
+        deadline: Deadline,
+    ) -> Result<(), String> {
+        let mut why = "no time left before the invocation deadline".to_string();
+        for attempt in 1..=IMPORT_ATTEMPTS {
+            let pause = if attempt > 1 {
+                self.config.poll_interval
+            } else {
+                Default::default()
+            };
+            // As the sweep's other calls: one call at the latency seen.
+            if !deadline.allows(pause + self.time_to_answer()) {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            match hub.import_batch(chunk, home).await {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    warn!(findings = chunk.len(), attempt, %error, "security hub batch import failed");
+                    why = error;
+                }
+            }
+        }
+        Err(why)
     }
 }

@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tracing::info;
 
 use super::judge::{Sent, acted_from, judged};
+use super::tell::Telling;
 use super::{Answer, Guard, Invocation, log_decision};
 use crate::alert::{self, Acted};
 use crate::eks::{
@@ -33,7 +34,7 @@ use crate::eks::{
 };
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
-use crate::history::openings;
+use crate::history::{Openings, open_since, openings};
 use crate::outcome::Outcome;
 use crate::policy::{Action, EndpointAccess, EndpointFix, Policy, evaluate};
 use crate::sweep_alert::SweepProblems;
@@ -121,12 +122,23 @@ impl Guard {
             deadline: invocation.deadline.before(self.time_to_answer()),
             ..invocation.clone()
         };
-        self.sweep_accounts(request, home, scope, &judging, &mut summary)
+        // "Now" is the sweep's scheduled time: every slice and every retry of one
+        // sweep counts the same clusters as new.
+        let telling = Telling::new(scheduled_at(request), self.config.sweep_period);
+        self.sweep_accounts(request, home, scope, &judging, &telling, &mut summary)
             .await;
         summary.pending.sort();
         summary.failed.sort();
         log_sweep(&summary);
-        self.tell_sweep(request, home, summary).await
+        let told = self
+            .tell_findings(request, home, &summary, telling, invocation.deadline)
+            .await;
+        let answer = self.tell_sweep(request, home, summary).await?;
+        let told = told?;
+        Ok(Answer {
+            alert_message_id: told.summary_message_id,
+            ..answer
+        })
     }
 
     /// Time kept for the sweep's own alert and answer: one call at the
@@ -211,6 +223,7 @@ impl Guard {
             &problems.subject(),
             body,
             problems.attributes(),
+            alert::Audience::Everyone,
         )
         .await
         .map(|_| ())
@@ -230,6 +243,7 @@ impl Guard {
         home: &AccountRef,
         scope: &SweepScope,
         invocation: &Invocation,
+        telling: &Telling,
         summary: &mut SweepSummary,
     ) {
         let in_flight = self.config.sweep_places_in_flight;
@@ -241,6 +255,7 @@ impl Guard {
                     home,
                     invocation,
                     places: &places,
+                    telling,
                 };
                 self.sweep_account(account, &scope.regions, sweep)
             })
@@ -319,9 +334,7 @@ impl Guard {
                 };
                 async move {
                     let label = format!("{}/{}", target.place, target.name);
-                    let result = self
-                        .sweep_one(&target, sweep.request, sweep.home, sweep.invocation)
-                        .await;
+                    let result = self.sweep_one(&target, sweep).await;
                     (label, result)
                 }
             })
@@ -332,36 +345,43 @@ impl Guard {
         tally
     }
 
-    /// One cluster: read, decide, revert (never waiting), tell.
-    async fn sweep_one(
-        &self,
-        target: &Target,
-        request: &SweepRequest,
-        home: &AccountRef,
-        invocation: &Invocation,
-    ) -> Result<Answer, GuardError> {
-        let name = target.name.as_str();
-        let change = &swept_change(request, target);
+    /// One cluster: read, decide, revert (never waiting), and leave what
+    /// to tell (its finding, its line in the summary) to the sweep.
+    async fn sweep_one(&self, target: &Target, sweep: Sweep<'_>) -> Result<Answer, GuardError> {
+        let (name, invocation) = (target.name.as_str(), sweep.invocation);
+        let change = &swept_change(sweep.request, target);
         let state = match self.read_swept(target, invocation).await? {
             Ok(state) => state,
             Err(answer) => return Ok(answer),
         };
         let (action, verdict, exemption) = self.decide_on(change, &state);
-        let acted = match &action {
+        let mut acted = match &action {
             Action::Nothing => return Ok(Answer::new(Outcome::Compliant, Some(name), "complies")),
             // An exemption is alerted when it is granted (tag events), not every
-            // hour. One that ended or does not count is no exemption: decided
-            // like any other, and the alert says why.
-            Action::Exempt(_) => return Ok(Answer::new(Outcome::Exempt, Some(name), "exempt")),
-            Action::Revert(fix) => {
-                match self.revert_swept(target, change, fix, invocation).await? {
-                    Ok(acted) => acted,
-                    Err(answer) => return Ok(answer),
-                }
+            // hour: the summary lists it (and its end, when near). One that ended
+            // or does not count is no exemption: decided like any other.
+            Action::Exempt(_) => {
+                self.tell_exempt(target, &state, sweep.telling);
+                return Ok(Answer::new(Outcome::Exempt, Some(name), "exempt"));
             }
+            Action::Revert(fix) => match self.revert_swept(target, change, fix, invocation).await {
+                Ok(Ok(acted)) => acted,
+                Ok(Err(answer)) => return Ok(answer),
+                Err(error) => {
+                    // Open and not reverted: refused (an update runs) or
+                    // not reached. Pending, and listed for people.
+                    if let GuardError::Busy { waiting_for, .. } = &error {
+                        sweep.telling.pending(&target.place, name, waiting_for);
+                    }
+                    return Err(error);
+                }
+            },
             Action::WouldRevert(_) | Action::AlreadyCompliant => Acted::default(),
         };
-        let arn = alert::cluster_arn(change, state.arn.as_deref(), &home.partition);
+        let since = self
+            .read_history(target, &state, &mut acted, invocation)
+            .await;
+        let arn = alert::cluster_arn(change, state.arn.as_deref(), &sweep.home.partition);
         let finding = alert::finding(
             change,
             judged(&arn, &state, &action, &verdict, exemption.as_ref()),
@@ -369,18 +389,31 @@ impl Guard {
             &acted,
         );
         log_decision(change, finding.outcome, &finding.action.description);
-        let message_id = self.send_alert(name, &finding).await?;
-        self.record_told(home, &finding, None, invocation.deadline)
-            .await?;
-        Ok(Answer {
+        let answer = Answer {
             update_id: acted.update_id,
-            alert_message_id: Some(message_id),
             ..Answer::new(
                 finding.outcome,
                 Some(name),
                 finding.action.description.clone(),
             )
-        })
+        };
+        // Every tenth finding sends a batch of ten, within the cluster's own
+        // time (its revert was started only with time for its alert).
+        if let Some(batch) = sweep.telling.finding(finding, since) {
+            self.send_batch(batch, sweep.telling).await;
+        }
+        Ok(answer)
+    }
+
+    /// An exempt open cluster, for the summary.
+    fn tell_exempt(&self, target: &Target, state: &ClusterState, telling: &Telling) {
+        let value = state.tags.get(&self.config.exempt_tag_key);
+        let exemption = crate::policy::exemption(
+            value.map(String::as_str),
+            crate::clock::epoch_seconds(),
+            self.config.max_exemption_days,
+        );
+        telling.exempt(&target.place, &target.name, &exemption);
     }
 
     /// The cluster as it is, when it is `ACTIVE`; otherwise the answer for
@@ -442,7 +475,7 @@ impl Guard {
         let sent = self
             .send_fix(eks, change, fix, invocation.started_ms, false)
             .await;
-        let mut acted = match sent {
+        let acted = match sent {
             Ok(sent @ (Sent::Update(_) | Sent::AlreadyDesired)) => {
                 acted_from(sent, invocation.started_ms)
             }
@@ -458,16 +491,35 @@ impl Guard {
             }
             Err(failure) => return Err(GuardError::eks("UpdateClusterConfig", name, failure)),
         };
-        let ours = acted.update_id.as_deref();
-        if let Some(history) = self.earlier_updates(eks, name, ours, deadline).await {
-            acted.note = last_close_failed(&self.config.policy, &history);
-            acted.history = Some(openings(
-                &self.config.policy,
-                &history,
-                crate::clock::now_seconds(),
-            ));
-        }
         Ok(Ok(acted))
+    }
+
+    /// After the revert (or instead of it, in report mode), the cluster's
+    /// earlier updates for its finding: whether the last attempt to close
+    /// the endpoint failed, how often it was opened lately, and since when
+    /// it has been open (epoch seconds, also returned for the summary). Only
+    /// while the deadline allows; the finding goes out without them
+    /// otherwise.
+    async fn read_history(
+        &self,
+        target: &Target,
+        state: &ClusterState,
+        acted: &mut Acted,
+        invocation: &Invocation,
+    ) -> Option<f64> {
+        let (eks, name) = (&target.eks, target.name.as_str());
+        let ours = acted.update_id.as_deref();
+        let history = self
+            .earlier_updates(eks, name, ours, invocation.deadline)
+            .await?;
+        let policy = &self.config.policy;
+        let since = open_since(policy, &history, state.created_at);
+        acted.note = last_close_failed(policy, &history);
+        acted.history = Some(Openings {
+            open_since: since.map(|s| crate::policy::rfc3339(s as i64)),
+            ..openings(policy, &history, crate::clock::now_seconds())
+        });
+        since
     }
 }
 
@@ -479,6 +531,8 @@ struct Sweep<'a> {
     invocation: &'a Invocation,
     /// Permits for the account-regions in flight.
     places: &'a Semaphore,
+    /// What the judged clusters leave to tell.
+    telling: &'a Telling,
 }
 
 /// The function's own account and region, from its ARN (or, when called
@@ -489,6 +543,23 @@ pub(super) fn sweep_home(request: &SweepRequest, invocation: &Invocation) -> Acc
         region: request.region.clone(),
         account: request.account.clone(),
     })
+}
+
+/// When the sweep was scheduled (epoch seconds): the event's time, which
+/// EventBridge writes with `Z` and the event parser re-writes with `+00:00`;
+/// now if it has none.
+fn scheduled_at(request: &SweepRequest) -> i64 {
+    request
+        .time
+        .as_deref()
+        .and_then(|text| {
+            aws_sdk_eks::primitives::DateTime::from_str(
+                text,
+                aws_sdk_eks::primitives::DateTimeFormat::DateTimeWithOffset,
+            )
+            .ok()
+        })
+        .map_or_else(crate::clock::epoch_seconds, |t| t.secs())
 }
 
 /// A cluster left pending: busy, or not reached.
@@ -736,6 +807,22 @@ mod tests {
         let mut version = update("u-5", 50.0, UpdateState::Failed, &close);
         version.kind = Some("VersionUpdate".into());
         assert_eq!(last_close_failed(&policy, &[older, version]), None);
+    }
+
+    #[test]
+    fn the_sweep_counts_from_its_scheduled_time_in_either_spelling() {
+        let at = |time: Option<&str>| {
+            scheduled_at(&SweepRequest {
+                account: "111122223333".into(),
+                region: "eu-west-1".into(),
+                time: time.map(str::to_string),
+            })
+        };
+        assert_eq!(at(Some("2026-11-23T07:00:00Z")), 1_795_417_200);
+        assert_eq!(at(Some("2026-11-23T07:00:00+00:00")), 1_795_417_200);
+        let now = crate::clock::epoch_seconds();
+        assert!((at(None) - now).abs() <= 1);
+        assert!((at(Some("soon")) - now).abs() <= 1);
     }
 
     #[test]

@@ -89,7 +89,15 @@ impl Guard {
             Ok(body) => {
                 let topic = &self.config.alert_topic_arn;
                 let attributes = impaired.attributes();
-                alert::publish_views(&self.sns, topic, &impaired.subject(), body, attributes).await
+                alert::publish_views(
+                    &self.sns,
+                    topic,
+                    &impaired.subject(),
+                    body,
+                    attributes,
+                    alert::Audience::Everyone,
+                )
+                .await
             }
             Err(e) => Err(e.to_string()),
         };

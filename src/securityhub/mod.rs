@@ -56,6 +56,9 @@ mod tests;
 
 pub use asff::{Asff, Exemption, Standing};
 
+/// Findings one `BatchImportFindings` call takes (Security Hub's limit).
+pub const IMPORT_BATCH: usize = 100;
+
 /// `BatchImportFindings` clients per account (the function's own; a member
 /// account's through the remediation role), all in the function's region,
 /// and the clock that keeps `UpdatedAt` moving forward.
@@ -142,6 +145,39 @@ impl SecurityHub {
             .collect::<Vec<_>>()
             .join("; ");
         Err(format!("Security Hub refused the finding ({why})"))
+    }
+
+    /// Imports `findings` of one account (their `AwsAccountId`) in one
+    /// `BatchImportFindings` call: at most [`IMPORT_BATCH`] of them. `Err`
+    /// says why, naming each finding Security Hub refused.
+    pub async fn import_batch(&self, findings: &[Asff], home: &AccountRef) -> Result<(), String> {
+        let Some(first) = findings.first() else {
+            return Ok(());
+        };
+        let client = self.client_for(&first.aws_account_id, home).await?;
+        let output = client
+            .batch_import_findings()
+            .set_findings(Some(findings.iter().map(Asff::to_sdk).collect()))
+            .send()
+            .await
+            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+        if output.failed_count().unwrap_or(0) == 0 {
+            return Ok(());
+        }
+        let why = output
+            .failed_findings()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}: {}",
+                    f.id().unwrap_or("?"),
+                    f.error_code().unwrap_or("unknown"),
+                    f.error_message().unwrap_or("no message")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(format!("Security Hub refused findings ({why})"))
     }
 
     async fn client_for(

@@ -148,20 +148,39 @@ impl Moto {
     /// envelopes kept), and returns `(topic_arn, queue_url)`. moto does not check the queue
     /// policy that real SNS needs to send to a queue, so none is set.
     pub async fn topic_with_inbox(&self, name: &str) -> (String, String) {
-        let sns = self.sns();
-        let sqs = self.sqs();
-        let topic_arn = sns
+        let topic_arn = self.topic(name).await;
+        let queue_url = self
+            .subscribe_queue(&topic_arn, &format!("{name}-inbox"), None)
+            .await;
+        (topic_arn, queue_url)
+    }
+
+    /// Creates SNS topic `name` and returns its ARN.
+    pub async fn topic(&self, name: &str) -> String {
+        self.sns()
             .create_topic()
             .name(name)
             .send()
             .await
             .unwrap_or_else(|error| panic!("moto CreateTopic {name}: {}", sdk_error(&error)))
             .topic_arn
-            .expect("CreateTopic answers with a TopicArn");
-        let queue_name = format!("{name}-inbox");
+            .expect("CreateTopic answers with a TopicArn")
+    }
+
+    /// Creates SQS queue `queue_name`, subscribes it to the topic (protocol `sqs`, envelopes
+    /// kept) with `filter_policy` on the message attributes if one is given (moto 5 applies
+    /// subscription filter policies, `String.Array` attributes and `{"exists": false}`
+    /// included), and returns the queue's URL.
+    pub async fn subscribe_queue(
+        &self,
+        topic_arn: &str,
+        queue_name: &str,
+        filter_policy: Option<&str>,
+    ) -> String {
+        let sqs = self.sqs();
         let queue_url = sqs
             .create_queue()
-            .queue_name(&queue_name)
+            .queue_name(queue_name)
             .send()
             .await
             .unwrap_or_else(|error| panic!("moto CreateQueue {queue_name}: {}", sdk_error(&error)))
@@ -177,14 +196,36 @@ impl Moto {
             .attributes
             .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
             .expect("GetQueueAttributes answers with the QueueArn asked for");
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(&queue_arn)
+        self.subscribe(topic_arn, "sqs", &queue_arn, filter_policy)
+            .await;
+        queue_url
+    }
+
+    /// Subscribes `endpoint` over `protocol` (`sqs`, `https`, `email`, ...) to the topic, with
+    /// `filter_policy` if one is given. moto delivers `http` and `https` by POSTing the
+    /// envelope to the endpoint (an `http://` one too, whatever the protocol) with the view of
+    /// `MessageStructure=json` for the protocol, and confirms no subscription; `email` it
+    /// accepts and delivers nowhere.
+    pub async fn subscribe(
+        &self,
+        topic_arn: &str,
+        protocol: &str,
+        endpoint: &str,
+        filter_policy: Option<&str>,
+    ) {
+        let mut request = self
+            .sns()
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol(protocol)
+            .endpoint(endpoint);
+        if let Some(policy) = filter_policy {
+            request = request.attributes("FilterPolicy", policy);
+        }
+        request
             .send()
             .await
             .unwrap_or_else(|error| panic!("moto Subscribe: {}", sdk_error(&error)));
-        (topic_arn, queue_url)
     }
 
     /// Long-polls the queue until `expected` messages have arrived or `timeout` has passed, and

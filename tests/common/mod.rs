@@ -102,9 +102,19 @@ pub fn quick_updates() -> EksOptions {
     own_updates(Finish::After(Duration::from_millis(300)))
 }
 
+/// The filter policy of a machine subscriber (README, "What alerts look
+/// like"): event alerts and the sweep's findings, not its summary.
+pub const MACHINES: &str = r#"{"audience": ["machines"]}"#;
+/// The filter policy of the template's email and HTTPS subscriptions:
+/// people's messages, and messages without the attribute (alarms). With
+/// `$or`: moto 5.2 stops at the first value of `["people", {"exists":
+/// false}]` when the attribute is missing.
+pub const PEOPLE: &str =
+    r#"{"$or": [{"audience": ["people"]}, {"audience": [{"exists": false}]}]}"#;
+
 /// What a test through the binary runs against: `moto_server` (SNS, SQS,
-/// STS, ...), an SNS topic with an SQS queue subscribed as its inbox, and
-/// the EKS double.
+/// STS, ...), an SNS topic with an SQS queue subscribed as its inbox (a
+/// machine subscriber: [`MACHINES`]), and the EKS double.
 pub struct Stage {
     pub moto: Moto,
     pub topic: String,
@@ -116,7 +126,11 @@ impl Stage {
     /// moto, the topic `topic` with its inbox, and the double with `eks`.
     pub async fn start(topic: &str, eks: EksOptions) -> Stage {
         let moto = Moto::start().await.expect("moto_server");
-        let (topic, inbox) = moto.topic_with_inbox(topic).await;
+        let name = topic;
+        let topic = moto.topic(name).await;
+        let inbox = moto
+            .subscribe_queue(&topic, &format!("{name}-inbox"), Some(MACHINES))
+            .await;
         let eks = EksDouble::start(eks).await.expect("EKS double");
         Stage {
             moto,
