@@ -93,10 +93,13 @@ check-artefact: ## the zip holds an aarch64 bootstrap <= 5 MiB that polls a Runt
 
 lint: lint-rust lint-template ## fmt, clippy; cfn-lint, sam validate --lint, event patterns, watch rules and heartbeat, checkov on every template
 
+# The second clippy sees the library as the Lambda binary gets it: without
+# the test-util feature that the tests' dev-dependency turns on.
 lint-rust:
 	$(NEED) lint cc
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --bin $(BIN) -- -D warnings
 
 lint-template: venv checkov-venv stackset-template
 	$(VENV_BIN)/cfn-lint $(TEMPLATE) $(STACKSET_TEMPLATE) $(MEMBER_TEMPLATE) $(CODE_BUCKET_TEMPLATE)

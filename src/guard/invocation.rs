@@ -20,6 +20,7 @@ impl Deadline {
         Deadline(Instant::now() + Duration::from_millis(left))
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub fn after(duration: Duration) -> Deadline {
         Deadline(Instant::now() + duration)
     }
@@ -66,6 +67,7 @@ impl Invocation {
 
     /// An invocation whose function ARN is unknown (tests that call the
     /// guard directly): the event's account is taken as the function's own.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn until(deadline: Deadline) -> Invocation {
         Invocation::new(deadline, "")
     }

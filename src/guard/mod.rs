@@ -44,7 +44,7 @@ use tracing::{info, warn};
 
 use crate::alert::{self, Finding};
 use crate::config::Config;
-use crate::eks::{CallPace, EksClients};
+use crate::eks::EksClients;
 use crate::error::GuardError;
 use crate::event::{self, ClusterChange, Trigger};
 use crate::organization::Organization;
@@ -119,8 +119,9 @@ pub struct Guard {
 impl Guard {
     /// A guard for one account: every EKS call uses `eks` (or a client
     /// derived from it for another guarded region).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn new(config: Config, eks: aws_sdk_eks::Client, sns: aws_sdk_sns::Client) -> Guard {
-        let pace = CallPace::new(config.eks_calls_per_second);
+        let pace = crate::eks::CallPace::new(config.eks_calls_per_second);
         Guard::with_clients(config, EksClients::single(eks, pace), sns)
     }
 
