@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use guard_testkit::function::FunctionProcess;
+use guard_testkit::function::{Fleet, FunctionProcess};
 use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -60,21 +60,27 @@ fn answered_by(outcomes: Vec<Invocation>) -> BTreeMap<u64, usize> {
     by_pid
 }
 
+/// `environments` processes of the child function side by side, each polling for events.
+async fn ready_fleet(environments: usize) -> Fleet {
+    let fleet = FunctionProcess::start_environments(
+        &this_binary(),
+        DEFAULT_FUNCTION_ARN,
+        &child_settings(CHILD_MARKER),
+        environments,
+        Duration::from_secs(30),
+    )
+    .await;
+    fleet.wait_until_ready(Duration::from_secs(30)).await;
+    fleet
+}
+
 #[tokio::test]
 async fn a_burst_is_shared_by_environments_side_by_side() {
     if is_child(CHILD_MARKER) {
         return;
     }
-    let fleet = FunctionProcess::start_environments(
-        &this_binary(),
-        DEFAULT_FUNCTION_ARN,
-        &child_settings(CHILD_MARKER),
-        3,
-        Duration::from_secs(30),
-    )
-    .await;
+    let fleet = ready_fleet(3).await;
     assert_eq!(fleet.len(), 3);
-    fleet.wait_until_ready(Duration::from_secs(30)).await;
 
     // Six events of 400 ms on three environments: two rounds, not six.
     let started = Instant::now();
@@ -126,15 +132,7 @@ async fn fewer_environments_than_events_take_them_in_turn() {
     if is_child(CHILD_MARKER) {
         return;
     }
-    let fleet = FunctionProcess::start_environments(
-        &this_binary(),
-        DEFAULT_FUNCTION_ARN,
-        &child_settings(CHILD_MARKER),
-        2,
-        Duration::from_secs(30),
-    )
-    .await;
-    fleet.wait_until_ready(Duration::from_secs(30)).await;
+    let fleet = ready_fleet(2).await;
     let started = Instant::now();
     let outcomes = fleet.invoke_all(sleeping(300, 5)).await;
     let took = started.elapsed();
