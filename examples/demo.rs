@@ -20,9 +20,8 @@ use guard_testkit::eks::{
 use guard_testkit::function::{FunctionProcess, finding_of, sample, sibling_binary};
 use guard_testkit::moto::Moto;
 use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation};
+use guard_testkit::webhook;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const CLUSTER: &str = "payments-prod";
@@ -238,65 +237,23 @@ fn indent(text: &str) -> String {
 /// An HTTP endpoint that takes SNS HTTPS deliveries the way AWS Chatbot does
 /// and hands over the Chatbot notification inside each.
 async fn chatbot_stand_in() -> Result<(String, mpsc::Receiver<Value>), String> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}/chatbot",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
     let (sender, receiver) = mpsc::channel(8);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let sender = sender.clone();
-            tokio::spawn(async move {
-                let Some(body) = read_request_body(&mut socket).await else {
-                    return;
-                };
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-                // SNS wraps the `https` view in a notification envelope.
-                let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
-                    return;
-                };
-                if let Some(card) = envelope["Message"]
-                    .as_str()
-                    .and_then(|m| serde_json::from_str::<Value>(m).ok())
-                {
-                    let _ = sender.send(card).await;
-                }
-            });
-        }
-    });
-    Ok((url, receiver))
-}
-
-/// Reads one HTTP/1.1 request with a `content-length` body (what moto sends).
-async fn read_request_body(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            while buffer.len() < end + 4 + length {
-                let n = socket.read(&mut chunk).await.ok()?;
-                if n == 0 {
-                    return None;
-                }
-                buffer.extend_from_slice(&chunk[..n]);
+    let url = webhook::serve("/chatbot", move |body| {
+        let sender = sender.clone();
+        async move {
+            // SNS wraps the `https` view in a notification envelope.
+            let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
+                return;
+            };
+            if let Some(card) = envelope["Message"]
+                .as_str()
+                .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            {
+                let _ = sender.send(card).await;
             }
-            return Some(buffer[end + 4..end + 4 + length].to_vec());
         }
-    }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok((url, receiver))
 }

@@ -4,11 +4,10 @@
 //! Organizations permission taken away) teaches people that everything is
 //! guarded when it is not. Pure, but for the publish.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use crate::alert::{self, MAX_SUBJECT_LEN};
+use crate::alert::MAX_SUBJECT_LEN;
+use crate::alert::operational::{Card, Operational, OperationalAlert};
 use crate::outcome::Outcome;
+use serde::{Deserialize, Serialize};
 
 pub const SWEEP_SCHEMA: &str = "eks-endpoint-guard/sweep/v1";
 
@@ -55,8 +54,14 @@ impl SweepProblems {
         );
         text.chars().take(MAX_SUBJECT_LEN).collect()
     }
+}
 
-    pub fn email_text(&self) -> String {
+impl OperationalAlert for SweepProblems {
+    fn operational(&self) -> Operational<'_> {
+        Operational::new(Outcome::SweepIncomplete, &self.account, &self.region)
+    }
+
+    fn email_text(&self) -> String {
         let mut lines = vec![
             "The scheduled sweep could not reach or judge everything it guards.".to_string(),
             "Until this is fixed, a public endpoint there is neither reverted nor reported."
@@ -82,51 +87,31 @@ impl SweepProblems {
         lines.join("\n")
     }
 
-    pub fn chatbot_notification(&self) -> serde_json::Value {
+    fn card(&self) -> Card<'_> {
         let shown: Vec<String> = self
             .failed
             .iter()
             .take(10)
             .map(|f| format!("• {f}"))
             .collect();
-        json!({
-            "version": "1.0",
-            "source": "custom",
-            "content": {
-                "textType": "client-markdown",
-                "title": format!(":rotating_light: EKS guard sweep incomplete: {} problem(s)", self.failed.len()),
-                "description": format!(
-                    "*Clusters there are not guarded until this is fixed.*\n{}\n(sweep in {} / {})",
-                    shown.join("\n"), self.account, self.region
-                ),
-                "nextSteps": [
-                    "Deploy the member stack with the remediation role in each account named.",
-                    "Check the guard's Organizations permission (delegated administrator or ORGANIZATION_ROLE_ARN)."
-                ]
-            },
-            "metadata": {
-                "threadId": format!("eks-endpoint-guard/sweep/{}/{}", self.account, self.region),
-                "summary": "EKS guard sweep incomplete",
-                "eventType": Outcome::SweepIncomplete.label(),
-            }
-        })
-    }
-
-    /// The whole `Message` for `MessageStructure=json`.
-    pub fn message(&self) -> Result<String, serde_json::Error> {
-        alert::views(
-            &serde_json::to_string(self)?,
-            &self.email_text(),
-            &self.chatbot_notification(),
-        )
-    }
-
-    pub fn attributes(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("action", Outcome::SweepIncomplete.label().to_string()),
-            ("account", self.account.clone()),
-            ("region", self.region.clone()),
-        ]
+        Card {
+            title: format!(
+                ":rotating_light: EKS guard sweep incomplete: {} problem(s)",
+                self.failed.len()
+            ),
+            description: format!(
+                "*Clusters there are not guarded until this is fixed.*\n{}\n(sweep in {} / {})",
+                shown.join("\n"),
+                self.account,
+                self.region
+            ),
+            next_steps: vec![
+                "Deploy the member stack with the remediation role in each account named.",
+                "Check the guard's Organizations permission (delegated administrator or ORGANIZATION_ROLE_ARN).",
+            ],
+            thread: "sweep",
+            summary: "EKS guard sweep incomplete",
+        }
     }
 }
 

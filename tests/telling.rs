@@ -23,9 +23,8 @@ use common::{
 };
 use eks_endpoint_guard::policy::rfc3339;
 use guard_testkit::eks::{ClusterSpec, EksOptions};
+use guard_testkit::webhook;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// SNS's message limit.
 const MAX_PUBLISH_BYTES: u64 = 262_144;
@@ -37,64 +36,25 @@ struct ChatEndpoint(Arc<Mutex<Vec<Value>>>);
 
 impl ChatEndpoint {
     async fn start() -> (ChatEndpoint, String) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/chat", listener.local_addr().unwrap());
         let chat = ChatEndpoint::default();
         let bodies = chat.0.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let bodies = bodies.clone();
-                tokio::spawn(async move {
-                    if let Some(body) = read_request(&mut stream).await {
-                        bodies
-                            .lock()
-                            .unwrap()
-                            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-                    }
-                    let _ = stream
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                        )
-                        .await;
-                });
+        let url = webhook::serve("/chat", move |body| {
+            let bodies = bodies.clone();
+            async move {
+                bodies
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
             }
-        });
+        })
+        .await
+        .unwrap();
         (chat, url)
     }
 
     /// The envelopes received so far.
     fn received(&self) -> Vec<Value> {
         self.0.lock().unwrap().clone()
-    }
-}
-
-/// One HTTP/1.1 request's body (Content-Length framed).
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        while buffer.len() < end + 4 + length {
-            let n = stream.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            buffer.extend_from_slice(&chunk[..n]);
-        }
-        return Some(buffer[end + 4..end + 4 + length].to_vec());
     }
 }
 

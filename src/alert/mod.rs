@@ -14,13 +14,15 @@
 //!   Chatbot card, machine JSON, message attributes, audience) and the
 //!   `Publish`;
 //! - [`summary`]: the sweep's one summary for people (email, card, JSON);
-//! - [`batch`]: the sweep's findings for machines, in `PublishBatch` calls.
+//! - [`batch`]: the sweep's findings for machines, in `PublishBatch` calls;
+//! - [`operational`]: what the guard's alerts about itself share.
 //!
 //! The `audience` attribute tells people's messages from machines': event
 //! alerts go to both at once, a sweep sends people one summary and machines
 //! one finding per cluster.
 
 pub mod batch;
+pub mod operational;
 pub mod summary;
 mod views;
 

@@ -99,16 +99,8 @@ pub struct Counts {
 #[serde(rename_all = "camelCase")]
 pub struct SweepReport {
     pub schema: String,
-    /// The account and region the sweep ran in.
-    pub account: String,
-    pub region: String,
-    /// `3/40` for a slice of a sliced sweep.
-    pub slice: Option<String>,
-    pub sweep_time: Option<String>,
-    pub mode: Mode,
-    /// Minutes between sweeps: "new" means opened within the last one.
-    pub period_minutes: u64,
-    pub counts: Counts,
+    #[serde(flatten)]
+    pub head: ReportHead,
     /// Open clusters (listed or not), and how many of them are new.
     pub open: usize,
     pub new: usize,
@@ -122,13 +114,19 @@ pub struct SweepReport {
     pub rest: String,
 }
 
-/// Where and when the sweep ran, and what it counted.
+/// Where and when the sweep ran, and what it counted (in the JSON view, at
+/// the top level of the [`SweepReport`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReportHead {
+    /// The account and region the sweep ran in.
     pub account: String,
     pub region: String,
+    /// `3/40` for a slice of a sliced sweep.
     pub slice: Option<String>,
     pub sweep_time: Option<String>,
     pub mode: Mode,
+    /// Minutes between sweeps: "new" means opened within the last one.
     pub period_minutes: u64,
     pub counts: Counts,
 }
@@ -146,13 +144,7 @@ impl SweepReport {
         expiring.sort_by(|a, b| (&a.end, &a.cluster).cmp(&(&b.end, &b.cluster)));
         SweepReport {
             schema: SUMMARY_SCHEMA.to_string(),
-            account: head.account,
-            region: head.region,
-            slice: head.slice,
-            sweep_time: head.sweep_time,
-            mode: head.mode,
-            period_minutes: head.period_minutes,
-            counts: head.counts,
+            head,
             open: clusters.len(),
             new: clusters.iter().filter(|c| c.new).count(),
             clusters,
@@ -221,14 +213,14 @@ impl SweepReport {
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         vec![
             ("action", "sweep-summary".to_string()),
-            ("account", self.account.clone()),
-            ("region", self.region.clone()),
+            ("account", self.head.account.clone()),
+            ("region", self.head.region.clone()),
             ("mode", self.mode_name().to_string()),
         ]
     }
 
     fn mode_name(&self) -> &'static str {
-        match self.mode {
+        match self.head.mode {
             Mode::Enforce => "enforce",
             Mode::Report => "report",
         }
@@ -300,31 +292,32 @@ impl SweepReport {
         let mut lines = vec![
             format!(
                 "The scheduled sweep found {} cluster(s) with a public API endpoint that breaks the policy; {} new since the previous sweep (opened within the last {} minutes).",
-                self.open, self.new, self.period_minutes
+                self.open, self.new, self.head.period_minutes
             ),
             String::new(),
             format!(
                 "Sweep:        account {}, region {}{}",
-                self.account,
-                self.region,
-                self.slice
+                self.head.account,
+                self.head.region,
+                self.head
+                    .slice
                     .as_deref()
                     .map(|s| format!(", slice {s}"))
                     .unwrap_or_default()
             ),
             format!(
                 "At:           {}",
-                self.sweep_time.as_deref().unwrap_or("unknown")
+                self.head.sweep_time.as_deref().unwrap_or("unknown")
             ),
             format!("Mode:         {}", self.mode_name()),
             format!(
                 "Counted:      {} seen, {} reverted, {} report-only, {} exempt, {} pending (busy or not reached), {} failed",
-                self.counts.seen,
-                self.counts.reverted,
-                self.counts.reported,
-                self.counts.exempt,
-                self.counts.pending,
-                self.counts.failed
+                self.head.counts.seen,
+                self.head.counts.reverted,
+                self.head.counts.reported,
+                self.head.counts.exempt,
+                self.head.counts.pending,
+                self.head.counts.failed
             ),
             String::new(),
             "Open endpoints (new first):".to_string(),
@@ -367,12 +360,12 @@ impl SweepReport {
                 ],
             },
             "metadata": {
-                "threadId": format!("eks-endpoint-guard/sweep/{}/{}", self.account, self.region),
+                "threadId": format!("eks-endpoint-guard/sweep/{}/{}", self.head.account, self.head.region),
                 "summary": format!("EKS guard sweep: {} public endpoint(s)", self.open),
                 "eventType": "sweep-summary",
                 "additionalContext": {
-                    "account": self.account,
-                    "region": self.region,
+                    "account": self.head.account,
+                    "region": self.head.region,
                     "mode": self.mode_name(),
                 },
             }
@@ -384,11 +377,11 @@ impl SweepReport {
         let mut head = format!(
             "*{} new* since the previous sweep; {} reverted, {} report-only, {} exempt, {} pending of {} seen.",
             self.new,
-            self.counts.reverted,
-            self.counts.reported,
-            self.counts.exempt,
-            self.counts.pending,
-            self.counts.seen
+            self.head.counts.reverted,
+            self.head.counts.reported,
+            self.head.counts.exempt,
+            self.head.counts.pending,
+            self.head.counts.seen
         );
         if !self.expiring.is_empty() {
             let first = &self.expiring[0];

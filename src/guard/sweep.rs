@@ -27,6 +27,7 @@ use tracing::info;
 use super::judge::{Sent, acted_from, judged};
 use super::tell::Telling;
 use super::{Answer, Guard, Invocation, log_decision};
+use crate::alert::operational::OperationalAlert;
 use crate::alert::{self, Acted};
 use crate::eks::{
     AccountRef, AccountSession, ClusterState, Eks, EksFailure, Place, UpdateState, UpdateSummary,

@@ -8,6 +8,7 @@ use tracing::{error, info, warn};
 
 use super::{Guard, Invocation};
 use crate::alert;
+use crate::alert::operational::OperationalAlert;
 use crate::clock::epoch_millis;
 use crate::eks::AccountRef;
 use crate::event::SweepRequest;

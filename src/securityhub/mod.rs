@@ -123,28 +123,7 @@ impl SecurityHub {
     /// retrying; a finding that Security Hub lists as failed is an error too.
     pub async fn import(&self, finding: &Asff, home: &AccountRef) -> Result<(), String> {
         let client = self.client_for(&finding.aws_account_id, home).await?;
-        let output = client
-            .batch_import_findings()
-            .findings(finding.to_sdk())
-            .send()
-            .await
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
-        if output.failed_count().unwrap_or(0) == 0 {
-            return Ok(());
-        }
-        let why = output
-            .failed_findings()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}: {}",
-                    f.error_code().unwrap_or("unknown"),
-                    f.error_message().unwrap_or("no message")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(format!("Security Hub refused the finding ({why})"))
+        batch_import(&client, vec![finding.to_sdk()], "the finding", refusal).await
     }
 
     /// Imports `findings` of one account (their `AwsAccountId`) in one
@@ -155,29 +134,11 @@ impl SecurityHub {
             return Ok(());
         };
         let client = self.client_for(&first.aws_account_id, home).await?;
-        let output = client
-            .batch_import_findings()
-            .set_findings(Some(findings.iter().map(Asff::to_sdk).collect()))
-            .send()
-            .await
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
-        if output.failed_count().unwrap_or(0) == 0 {
-            return Ok(());
-        }
-        let why = output
-            .failed_findings()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}: {}: {}",
-                    f.id().unwrap_or("?"),
-                    f.error_code().unwrap_or("unknown"),
-                    f.error_message().unwrap_or("no message")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        Err(format!("Security Hub refused findings ({why})"))
+        let findings = findings.iter().map(Asff::to_sdk).collect();
+        batch_import(&client, findings, "findings", |f| {
+            format!("{}: {}", f.id().unwrap_or("?"), refusal(f))
+        })
+        .await
     }
 
     async fn client_for(
@@ -219,4 +180,39 @@ impl SecurityHub {
         // A poisoned map of clients is still a map of valid clients.
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// One `BatchImportFindings` call of `findings`. `Err` says why the call
+/// failed or, naming each with `name`, which of `what` Security Hub refused.
+async fn batch_import(
+    client: &aws_sdk_securityhub::Client,
+    findings: Vec<aws_sdk_securityhub::types::AwsSecurityFinding>,
+    what: &str,
+    name: impl Fn(&aws_sdk_securityhub::types::ImportFindingsError) -> String,
+) -> Result<(), String> {
+    let output = client
+        .batch_import_findings()
+        .set_findings(Some(findings))
+        .send()
+        .await
+        .map_err(|e| DisplayErrorContext(&e).to_string())?;
+    if output.failed_count().unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let why = output
+        .failed_findings()
+        .iter()
+        .map(name)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(format!("Security Hub refused {what} ({why})"))
+}
+
+/// Why Security Hub refused a finding: its error code and message.
+fn refusal(failed: &aws_sdk_securityhub::types::ImportFindingsError) -> String {
+    format!(
+        "{}: {}",
+        failed.error_code().unwrap_or("unknown"),
+        failed.error_message().unwrap_or("no message")
+    )
 }

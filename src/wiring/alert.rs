@@ -2,12 +2,11 @@
 //! message, with how to mend each, as the sweep's other alert
 //! ([`crate::sweep_alert`]) tells what it could not reach. Pure.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
 use super::Problem;
-use crate::alert::{self, MAX_SUBJECT_LEN};
+use crate::alert::MAX_SUBJECT_LEN;
+use crate::alert::operational::{Card, Operational, OperationalAlert};
 use crate::outcome::Outcome;
+use serde::{Deserialize, Serialize};
 
 pub const IMPAIRED_SCHEMA: &str = "eks-endpoint-guard/impaired/v1";
 
@@ -52,8 +51,14 @@ impl Impaired {
         );
         text.chars().take(MAX_SUBJECT_LEN).collect()
     }
+}
 
-    pub fn email_text(&self) -> String {
+impl OperationalAlert for Impaired {
+    fn operational(&self) -> Operational<'_> {
+        Operational::new(Outcome::GuardImpaired, &self.account, &self.region)
+    }
+
+    fn email_text(&self) -> String {
         let mut lines = vec![
             "The guard's own wiring is broken: it may not see EKS changes, revert them, or be heard.".to_string(),
             "Until this is mended, a public endpoint may stay open without an alert.".to_string(),
@@ -77,7 +82,7 @@ impl Impaired {
         lines.join("\n")
     }
 
-    pub fn chatbot_notification(&self) -> serde_json::Value {
+    fn card(&self) -> Card<'_> {
         let shown: Vec<String> = self
             .problems
             .iter()
@@ -90,41 +95,22 @@ impl Impaired {
             .take(5)
             .map(|p| p.mend.as_str())
             .collect();
-        json!({
-            "version": "1.0",
-            "source": "custom",
-            "content": {
-                "textType": "client-markdown",
-                "title": format!(":rotating_light: EKS guard IMPAIRED: {} problem(s)", self.problems.len()),
-                "description": format!(
-                    "*The guard may not see, revert or tell until this is mended.*\n{}\n(function {} in {} / {})",
-                    shown.join("\n"), self.function_arn, self.account, self.region
-                ),
-                "nextSteps": steps,
-            },
-            "metadata": {
-                "threadId": format!("eks-endpoint-guard/impaired/{}/{}", self.account, self.region),
-                "summary": "EKS guard impaired",
-                "eventType": Outcome::GuardImpaired.label(),
-            }
-        })
-    }
-
-    /// The whole `Message` for `MessageStructure=json`.
-    pub fn message(&self) -> Result<String, serde_json::Error> {
-        alert::views(
-            &serde_json::to_string(self)?,
-            &self.email_text(),
-            &self.chatbot_notification(),
-        )
-    }
-
-    pub fn attributes(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("action", Outcome::GuardImpaired.label().to_string()),
-            ("account", self.account.clone()),
-            ("region", self.region.clone()),
-        ]
+        Card {
+            title: format!(
+                ":rotating_light: EKS guard IMPAIRED: {} problem(s)",
+                self.problems.len()
+            ),
+            description: format!(
+                "*The guard may not see, revert or tell until this is mended.*\n{}\n(function {} in {} / {})",
+                shown.join("\n"),
+                self.function_arn,
+                self.account,
+                self.region
+            ),
+            next_steps: steps,
+            thread: "impaired",
+            summary: "EKS guard impaired",
+        }
     }
 }
 

@@ -37,9 +37,7 @@ impl FunctionProcess {
         function_arn: &str,
         settings: &[(&str, String)],
     ) -> FunctionProcess {
-        let api = RuntimeApi::start_with_function_arn(function_arn)
-            .await
-            .expect("runtime API emulator");
+        let api = Self::runtime_api(function_arn).await;
         Self::spawn(api, None, binary, function_arn, settings)
     }
 
@@ -54,13 +52,27 @@ impl FunctionProcess {
         settings: &[(&str, String)],
         deadline_per_invocation: Duration,
     ) -> FunctionProcess {
-        let api = RuntimeApi::start_with_function_arn(function_arn)
+        let (api, lambda) = Self::api_with_lambda(function_arn, deadline_per_invocation).await;
+        Self::spawn(api, Some(lambda), binary, function_arn, settings)
+    }
+
+    async fn runtime_api(function_arn: &str) -> RuntimeApi {
+        RuntimeApi::start_with_function_arn(function_arn)
             .await
-            .expect("runtime API emulator");
+            .expect("runtime API emulator")
+    }
+
+    /// The Runtime API emulator and a [`LambdaStandIn`] beside it, whose hand-offs get
+    /// `deadline_per_invocation`.
+    async fn api_with_lambda(
+        function_arn: &str,
+        deadline_per_invocation: Duration,
+    ) -> (RuntimeApi, LambdaStandIn) {
+        let api = Self::runtime_api(function_arn).await;
         let lambda = LambdaStandIn::start(&api, deadline_per_invocation)
             .await
             .expect("Lambda Invoke stand-in");
-        Self::spawn(api, Some(lambda), binary, function_arn, settings)
+        (api, lambda)
     }
 
     fn spawn(
@@ -93,12 +105,7 @@ impl FunctionProcess {
         environments: usize,
         deadline_per_invocation: Duration,
     ) -> Fleet {
-        let api = RuntimeApi::start_with_function_arn(function_arn)
-            .await
-            .expect("runtime API emulator");
-        let lambda = LambdaStandIn::start(&api, deadline_per_invocation)
-            .await
-            .expect("Lambda Invoke stand-in");
+        let (api, lambda) = Self::api_with_lambda(function_arn, deadline_per_invocation).await;
         let lambda_url = lambda.endpoint_url();
         let environments = (0..environments)
             .map(|_| Environment::spawn(&api, Some(&lambda_url), binary, function_arn, settings))

@@ -15,6 +15,7 @@
 //!   notifications back through an SQS queue, and tells which account an access key is in.
 //! - [`organizations`]: an organization in moto with active and closed member accounts, for
 //!   the guard's organization-wide sweep.
+//! - [`webhook`]: a local HTTP endpoint that takes what SNS POSTs to an `https` subscription.
 //!
 //! Everything binds to `127.0.0.1` on a free port and stops when its handle is dropped, so tests
 //! can run in parallel without touching the process environment.
@@ -26,6 +27,7 @@ pub mod lambda;
 pub mod moto;
 pub mod organizations;
 pub mod runtime;
+pub mod webhook;
 
 mod ids;
 mod sdk;

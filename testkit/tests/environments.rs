@@ -10,29 +10,22 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
-use aws_sdk_lambda::error::DisplayErrorContext;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
-use guard_testkit::function::FunctionProcess;
+use guard_testkit::function::{Fleet, FunctionProcess};
 use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation};
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
 mod child_function;
-use child_function::{is_child, serve_as_child};
+mod self_invoking;
+use child_function::is_child;
+use self_invoking::{child_settings, invoke_self, serve_with_lambda, this_binary};
 
 const CHILD_MARKER: &str = "GUARD_TESTKIT_ENVIRONMENT_FUNCTION";
 
 /// The Lambda function, when this binary runs as the child.
 #[test]
 fn environment_function() {
-    serve_as_child(CHILD_MARKER, async {
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        let lambda = aws_sdk_lambda::Client::new(&sdk);
-        let lambda = &lambda;
-        lambda_runtime::run(service_fn(move |event| handle(lambda, event))).await
-    });
+    serve_with_lambda(CHILD_MARKER, handle);
 }
 
 /// `{"sleep_ms": N}` sleeps N ms and answers with this process's id; `{"hand_off": next}`
@@ -44,17 +37,7 @@ async fn handle(
     // Straight to the stream: the test harness captures `println!` of the child's tests.
     let _ = writeln!(std::io::stdout(), "handling {}", event.payload);
     if let Some(next) = event.payload.get("hand_off") {
-        lambda
-            .invoke()
-            .function_name(&event.context.invoked_function_arn)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(next.to_string()))
-            .send()
-            .await
-            .map_err(|error| Diagnostic {
-                error_type: "HandOffFailed".to_owned(),
-                error_message: DisplayErrorContext(&error).to_string(),
-            })?;
+        invoke_self(lambda, &event, next).await?;
     }
     let sleep = event.payload["sleep_ms"].as_u64().unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(sleep)).await;
@@ -77,22 +60,27 @@ fn answered_by(outcomes: Vec<Invocation>) -> BTreeMap<u64, usize> {
     by_pid
 }
 
+/// `environments` processes of the child function side by side, each polling for events.
+async fn ready_fleet(environments: usize) -> Fleet {
+    let fleet = FunctionProcess::start_environments(
+        &this_binary(),
+        DEFAULT_FUNCTION_ARN,
+        &child_settings(CHILD_MARKER),
+        environments,
+        Duration::from_secs(30),
+    )
+    .await;
+    fleet.wait_until_ready(Duration::from_secs(30)).await;
+    fleet
+}
+
 #[tokio::test]
 async fn a_burst_is_shared_by_environments_side_by_side() {
     if is_child(CHILD_MARKER) {
         return;
     }
-    let binary = std::env::current_exe().expect("path of this test binary");
-    let fleet = FunctionProcess::start_environments(
-        &binary,
-        DEFAULT_FUNCTION_ARN,
-        &[(CHILD_MARKER, "1".to_owned())],
-        3,
-        Duration::from_secs(30),
-    )
-    .await;
+    let fleet = ready_fleet(3).await;
     assert_eq!(fleet.len(), 3);
-    fleet.wait_until_ready(Duration::from_secs(30)).await;
 
     // Six events of 400 ms on three environments: two rounds, not six.
     let started = Instant::now();
@@ -144,16 +132,7 @@ async fn fewer_environments_than_events_take_them_in_turn() {
     if is_child(CHILD_MARKER) {
         return;
     }
-    let binary = std::env::current_exe().expect("path of this test binary");
-    let fleet = FunctionProcess::start_environments(
-        &binary,
-        DEFAULT_FUNCTION_ARN,
-        &[(CHILD_MARKER, "1".to_owned())],
-        2,
-        Duration::from_secs(30),
-    )
-    .await;
-    fleet.wait_until_ready(Duration::from_secs(30)).await;
+    let fleet = ready_fleet(2).await;
     let started = Instant::now();
     let outcomes = fleet.invoke_all(sleeping(300, 5)).await;
     let took = started.elapsed();

@@ -9,29 +9,22 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_lambda::error::DisplayErrorContext;
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
 use guard_testkit::function::FunctionProcess;
 use guard_testkit::runtime::{DEFAULT_FUNCTION_ARN, Invocation};
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
 mod child_function;
-use child_function::{is_child, serve_as_child};
+mod self_invoking;
+use child_function::is_child;
+use self_invoking::{child_settings, invoke_self, serve_with_lambda, this_binary};
 
 const CHILD_MARKER: &str = "GUARD_TESTKIT_HAND_OFF_FUNCTION";
 
 /// The Lambda function, when this binary runs as the child.
 #[test]
 fn hand_off_function() {
-    serve_as_child(CHILD_MARKER, async {
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        let lambda = aws_sdk_lambda::Client::new(&sdk);
-        let lambda = &lambda;
-        lambda_runtime::run(service_fn(move |event| hand_off(lambda, event))).await
-    });
+    serve_with_lambda(CHILD_MARKER, hand_off);
 }
 
 /// `{"hand_off": next}` invokes this same function asynchronously with `next`; any other event
@@ -43,17 +36,7 @@ async fn hand_off(
     let Some(next) = event.payload.get("hand_off") else {
         return Ok(json!({ "finished": event.payload }));
     };
-    let output = lambda
-        .invoke()
-        .function_name(&event.context.invoked_function_arn)
-        .invocation_type(InvocationType::Event)
-        .payload(Blob::new(next.to_string()))
-        .send()
-        .await
-        .map_err(|error| Diagnostic {
-            error_type: "HandOffFailed".to_owned(),
-            error_message: DisplayErrorContext(&error).to_string(),
-        })?;
+    let output = invoke_self(lambda, &event, next).await?;
     Ok(json!({ "handed_off": next, "status": output.status_code() }))
 }
 
@@ -62,11 +45,10 @@ async fn a_function_hands_work_on_to_itself_and_the_same_process_runs_it() {
     if is_child(CHILD_MARKER) {
         return;
     }
-    let binary = std::env::current_exe().expect("path of this test binary");
     let function = FunctionProcess::start_with_lambda(
-        &binary,
+        &this_binary(),
         DEFAULT_FUNCTION_ARN,
-        &[(CHILD_MARKER, "1".to_owned())],
+        &child_settings(CHILD_MARKER),
         Duration::from_secs(30),
     )
     .await;
