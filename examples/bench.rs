@@ -532,12 +532,7 @@ async fn burst(
     let median_revert = revert_delays.get(revert_delays.len() / 2).copied();
     let slowest_revert = revert_delays.last().copied();
     let busiest = eks.max_requests_in_window(None, Duration::from_secs(1));
-    let peak = fleet
-        .peak_rss_kib()
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(0);
+    let peak = fleet.highest_peak_rss_kib();
     println!(
         "burst, {} clusters, {} environments, EKS at {}/s (bucket {}), updates take {:.0} s; {}: \
          {throttled} of {} EKS calls throttled ({:.0}%, aim <= 20%); every cluster reverted and \

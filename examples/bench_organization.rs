@@ -241,12 +241,7 @@ async fn whole_organization(binary: &std::path::Path, world: &World) -> Result<(
         .map_or(f64::NAN, |at| at.duration_since(started).as_secs_f64());
     let calls = world.eks.requests().len() - calls_before;
     let places = ACCOUNTS * REGIONS.len();
-    let peak = fleet
-        .peak_rss_kib()
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(0);
+    let peak = fleet.highest_peak_rss_kib();
     println!(
         "organization sweep, {ACCOUNTS} accounts x 17 regions, 0.1 s per EKS/STS/Organizations call, 3,000 clusters ({} open): the last open cluster reverted after {last_revert:.0} s (aim: 5 min), every slice done after {elapsed:.0} s, {} invocations (1 + {slices} slices in {ENVIRONMENTS} environments, {failed} failed, {} answered after their deadline), {reverted} reverted; AssumeRole {} (aim: one per member account, {}); {calls} EKS calls, {:.2} per account-region; peak RSS of any environment {peak} KiB (aim: under 64 MiB)",
         world.open.len(),

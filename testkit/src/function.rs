@@ -366,6 +366,11 @@ impl Fleet {
             .map(|environment| peak_rss_kib(&environment.child))
             .collect()
     }
+
+    /// The highest peak resident set of any environment still running, in KiB (0 for none).
+    pub fn highest_peak_rss_kib(&self) -> u64 {
+        self.peak_rss_kib().into_iter().flatten().max().unwrap_or(0)
+    }
 }
 
 /// A sample event of the guard's `events/` with some text replaced (an update id, an account).
