@@ -335,7 +335,14 @@ async fn a_slice_that_fails_is_retried_alone() {
         unreachable!()
     };
     assert_eq!(error_type, "SweepIncomplete");
-    let denied = place_of(&eks.requests_for("ListClusters")[0]);
+    let denied: Vec<(String, String)> = eks
+        .requests_for("ListClusters")
+        .iter()
+        .filter(|r| r.status == Some(403))
+        .map(place_of)
+        .collect();
+    assert_eq!(denied.len(), 1, "one listing denied: {denied:?}");
+    let denied = denied[0].clone();
     assert!(
         error_message.contains(&format!("{}/{}", denied.0, denied.1)),
         "{error_message}"
