@@ -26,7 +26,14 @@ pub struct FunctionProcess {
     child: Child,
     logs: Logs,
     lambda: Option<LambdaStandIn>,
+    /// The guard prints its metrics line (EMF, `"_aws"`) last before it answers: an invoke
+    /// returns once that line has been read too, so a test reads every log line of the
+    /// invocation it just made (the answer can overtake the pipe otherwise).
+    metrics_line_last: bool,
 }
+
+/// What marks the guard's metrics line.
+const METRICS_MARK: &str = "\"_aws\"";
 
 impl FunctionProcess {
     /// Starts `binary` with only the given settings (plus what Lambda always
@@ -90,6 +97,9 @@ impl FunctionProcess {
             child,
             logs,
             lambda,
+            metrics_line_last: binary
+                .file_name()
+                .is_some_and(|n| n == "eks-endpoint-guard"),
         }
     }
 
@@ -135,13 +145,33 @@ impl FunctionProcess {
     }
 
     pub async fn invoke_with_deadline(&self, payload: &[u8], deadline: Duration) -> Invocation {
-        tokio::time::timeout(
+        let metrics_lines = self.metrics_lines();
+        let outcome = tokio::time::timeout(
             deadline + Duration::from_secs(30),
             self.api
                 .invoke(payload.to_vec(), SystemTime::now() + deadline),
         )
         .await
-        .unwrap_or_else(|_| panic!("no answer; logs:\n{}", self.logs().join("\n")))
+        .unwrap_or_else(|_| panic!("no answer; logs:\n{}", self.logs().join("\n")));
+        if self.metrics_line_last {
+            self.wait_for_metrics_lines(metrics_lines + 1).await;
+        }
+        outcome
+    }
+
+    fn metrics_lines(&self) -> usize {
+        let logs = self.logs.lock().unwrap();
+        logs.iter()
+            .filter(|line| line.contains(METRICS_MARK))
+            .count()
+    }
+
+    /// Waits (at most 5 s, checking every 5 ms) until `count` metrics lines have been read.
+    async fn wait_for_metrics_lines(&self, count: usize) {
+        let give_up = std::time::Instant::now() + Duration::from_secs(5);
+        while self.metrics_lines() < count && std::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub fn logs(&self) -> Vec<String> {
