@@ -125,7 +125,11 @@ impl Guard {
         };
         // "Now" is the sweep's scheduled time: every slice and every retry of one
         // sweep counts the same clusters as new.
-        let telling = Telling::new(scheduled_at(request), self.config.sweep_period);
+        let telling = Telling::new(
+            scheduled_at(request),
+            self.config.sweep_period,
+            self.security_hub.is_some(),
+        );
         self.sweep_accounts(request, home, scope, &judging, &telling, &mut summary)
             .await;
         summary.pending.sort();

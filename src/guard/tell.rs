@@ -35,13 +35,18 @@ pub(super) struct Telling {
     /// Epoch seconds when the sweep began, and one sweep period before.
     now: i64,
     previous: i64,
+    /// Whether the findings are kept for Security Hub (only when it is on:
+    /// otherwise a sweep would hold every finding until its end for nothing).
+    keeps_findings: bool,
     collected: Mutex<Collected>,
 }
 
 #[derive(Default)]
 struct Collected {
     lines: Vec<ClusterLine>,
-    /// Every finding, for Security Hub.
+    /// How many findings the judged clusters left.
+    found: usize,
+    /// Every finding, for Security Hub (when it is on).
     findings: Vec<Finding>,
     expiring: Vec<ExpiringExemption>,
     /// Findings for machines not yet sent.
@@ -52,10 +57,11 @@ struct Collected {
 }
 
 impl Telling {
-    pub(super) fn new(now: i64, period: Duration) -> Telling {
+    pub(super) fn new(now: i64, period: Duration, keeps_findings: bool) -> Telling {
         Telling {
             now,
             previous: now - period.as_secs() as i64,
+            keeps_findings,
             collected: Mutex::default(),
         }
     }
@@ -101,7 +107,10 @@ impl Telling {
                 .not_sent
                 .push(format!("{}: {e}", finding.cluster.name)),
         }
-        collected.findings.push(finding);
+        collected.found += 1;
+        if self.keeps_findings {
+            collected.findings.push(finding);
+        }
         (collected.waiting.len() >= BATCH_ENTRIES).then(|| collected.waiting.drain(..).collect())
     }
 
@@ -214,6 +223,7 @@ impl Guard {
         self.send_waiting(&telling, deadline).await;
         let Collected {
             lines,
+            found,
             findings,
             expiring,
             mut told,
@@ -225,7 +235,7 @@ impl Guard {
             .unwrap_or_else(|e| e.into_inner());
         let report = SweepReport::new(self.report_head(request, home, summary), lines, expiring);
         let people = self.tell_people(&report, &mut told).await;
-        let machines = machines_told(&told, &not_sent, findings.len());
+        let machines = machines_told(&told, &not_sent, found);
         let hub = self.record_all(home, &findings, deadline).await.map(|_| ());
         info!(
             people_messages = told.people,
@@ -296,10 +306,28 @@ impl Guard {
     /// answer's margin (as the sweep's own alert).
     async fn send_waiting(&self, telling: &Telling, deadline: Deadline) {
         let waiting = std::mem::take(&mut telling.lock().waiting);
-        let (batches, too_large) = batches(waiting);
+        self.send_batches(waiting, telling, Some(deadline)).await;
+    }
+
+    /// Ten findings in one `PublishBatch` (two, should they pass 256 KB),
+    /// within the time the cluster that completed them kept for its alert;
+    /// what it did goes to `telling`.
+    pub(super) async fn send_batch(&self, batch: Vec<MachineMessage>, telling: &Telling) {
+        self.send_batches(batch, telling, None).await;
+    }
+
+    /// `messages` in `PublishBatch` calls; with a `deadline`, each call only
+    /// while it leaves time to answer, the rest named as not sent.
+    async fn send_batches(
+        &self,
+        messages: Vec<MachineMessage>,
+        telling: &Telling,
+        deadline: Option<Deadline>,
+    ) {
+        let (batches, too_large) = batches(messages);
         telling.lock().not_sent.extend(too_large);
         for batch in batches {
-            if deadline.allows(self.time_to_answer()) {
+            if deadline.is_none_or(|d| d.allows(self.time_to_answer())) {
                 let result = publish_batch(&self.sns, &self.config.alert_topic_arn, &batch).await;
                 telling.sent(&batch, result);
             } else {
@@ -308,17 +336,6 @@ impl Guard {
                     .map(|m| format!("{}: not sent before the deadline", m.cluster));
                 telling.lock().not_sent.extend(left);
             }
-        }
-    }
-
-    /// Ten findings in one `PublishBatch` (two, should they pass 256 KB);
-    /// what it did goes to `telling`.
-    pub(super) async fn send_batch(&self, batch: Vec<MachineMessage>, telling: &Telling) {
-        let (batches, too_large) = batches(batch);
-        telling.lock().not_sent.extend(too_large);
-        for batch in batches {
-            let result = publish_batch(&self.sns, &self.config.alert_topic_arn, &batch).await;
-            telling.sent(&batch, result);
         }
     }
 }
@@ -350,7 +367,7 @@ mod tests {
 
     #[test]
     fn exemptions_ending_within_three_days_are_listed_and_new_once() {
-        let telling = Telling::new(NOW, Duration::from_secs(3600));
+        let telling = Telling::new(NOW, Duration::from_secs(3600), false);
         let until = |end| Exemption::Until { end };
         telling.exempt(&place(), "entered-this-hour", &until(NOW + 3 * DAY - 60));
         telling.exempt(&place(), "entered-yesterday", &until(NOW + 2 * DAY));
@@ -380,7 +397,7 @@ mod tests {
 
     #[test]
     fn an_endpoint_opened_within_the_period_is_new_and_pending_ones_are_listed() {
-        let telling = Telling::new(NOW, Duration::from_secs(3600));
+        let telling = Telling::new(NOW, Duration::from_secs(3600), false);
         let fresh = telling.line(
             "a",
             "r",
