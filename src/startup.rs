@@ -31,13 +31,13 @@ pub async fn guard(config: Config) -> Guard {
         false => None,
     };
     let sns = sns_client(&sdk, &config.alert_topic_arn);
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
     let security_hub = security_hub(&sdk, &config);
     let wiring = config
         .wiring
         .enabled
-        .then(|| WiringReader::new(&sdk, sns.clone(), config.wiring.clone()));
-    let mut guard =
-        Guard::with_clients(config, eks, sns).handing_off_with(aws_sdk_lambda::Client::new(&sdk));
+        .then(|| WiringReader::new(&sdk, sns.clone(), lambda.clone(), config.wiring.clone()));
+    let mut guard = Guard::with_clients(config, eks, sns).handing_off_with(lambda);
     if let Some(organization) = organization {
         guard = guard.sweeping(organization);
     }

@@ -36,12 +36,18 @@ pub struct Scope<'a> {
 }
 
 impl WiringReader {
-    /// `sns` is the guard's own client, in the alert topic's region.
-    pub fn new(sdk: &SdkConfig, sns: aws_sdk_sns::Client, settings: WiringSettings) -> Self {
+    /// `sns` and `lambda` are the guard's own clients (SNS in the alert
+    /// topic's region, Lambda the one it hands work on with).
+    pub fn new(
+        sdk: &SdkConfig,
+        sns: aws_sdk_sns::Client,
+        lambda: aws_sdk_lambda::Client,
+        settings: WiringSettings,
+    ) -> Self {
         WiringReader {
             settings,
             events: aws_sdk_eventbridge::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            lambda,
             sns,
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
