@@ -76,47 +76,45 @@ pub fn measure(result: &Result<Answer, GuardError>) -> InvocationMetrics {
 
 /// The EMF document for one invocation, as one JSON line.
 pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
-    let mut names = vec![
-        ("EventsSeen", "Count"),
-        ("Violations", "Count"),
-        ("Reverts", "Count"),
-        ("Alerts", "Count"),
-        ("Failures", "Count"),
-        ("ClustersSwept", "Count"),
-        ("RevertsFailed", "Count"),
-        ("ClustersPending", "Count"),
-        ("SweepCompleted", "Count"),
-        ("SweepSlices", "Count"),
+    let count = |name, value: u32| (name, "Count", json!(value));
+    let mut values = vec![
+        count("EventsSeen", metrics.events_seen),
+        count("Violations", metrics.violations),
+        count("Reverts", metrics.reverts),
+        count("Alerts", metrics.alerts),
+        count("Failures", metrics.failures),
+        count("ClustersSwept", metrics.clusters_swept),
+        count("RevertsFailed", metrics.reverts_failed),
+        count("ClustersPending", metrics.clusters_pending),
+        count("SweepCompleted", metrics.sweep_completed),
+        count("SweepSlices", metrics.sweep_slices),
     ];
+    if let Some(seconds) = metrics.event_to_revert_seconds {
+        values.push(("EventToRevertSeconds", "Seconds", json!(seconds)));
+    }
+    emf_document(&values, timestamp_ms)
+}
+
+/// One EMF document: `(name, unit, value)` metrics in the guard's
+/// namespace, dimension `Service`.
+fn emf_document(values: &[(&str, &str, Value)], timestamp_ms: u64) -> String {
     let mut document = json!({
         "_aws": {
             "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [],
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Service"]],
+                "Metrics": values
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<Value>>(),
+            }],
         },
         "Service": "eks-endpoint-guard",
-        "EventsSeen": metrics.events_seen,
-        "Violations": metrics.violations,
-        "Reverts": metrics.reverts,
-        "Alerts": metrics.alerts,
-        "Failures": metrics.failures,
-        "ClustersSwept": metrics.clusters_swept,
-        "RevertsFailed": metrics.reverts_failed,
-        "ClustersPending": metrics.clusters_pending,
-        "SweepCompleted": metrics.sweep_completed,
-        "SweepSlices": metrics.sweep_slices,
     });
-    if let Some(seconds) = metrics.event_to_revert_seconds {
-        document["EventToRevertSeconds"] = json!(seconds);
-        names.push(("EventToRevertSeconds", "Seconds"));
+    for (name, _, value) in values {
+        document[*name] = value.clone();
     }
-    document["_aws"]["CloudWatchMetrics"] = json!([{
-        "Namespace": NAMESPACE,
-        "Dimensions": [["Service"]],
-        "Metrics": names
-            .iter()
-            .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
-            .collect::<Vec<Value>>(),
-    }]);
     document.to_string()
 }
 
@@ -125,19 +123,7 @@ pub fn emf_line(metrics: &InvocationMetrics, timestamp_ms: u64) -> String {
 /// sweep when it checks, so that it counts even when the sweep then fails,
 /// and only sweeps that checked report it (an alarm on `Maximum > 0`).
 pub fn impaired_emf_line(problems: usize, timestamp_ms: u64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Service"]],
-                "Metrics": [{"Name": "GuardImpaired", "Unit": "Count"}],
-            }],
-        },
-        "Service": "eks-endpoint-guard",
-        "GuardImpaired": problems,
-    })
-    .to_string()
+    emf_document(&[("GuardImpaired", "Count", json!(problems))], timestamp_ms)
 }
 
 #[cfg(test)]
