@@ -34,6 +34,18 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
     .map(|t| t.as_secs_f64())
 }
 
+/// Seconds since the Unix epoch of an RFC 3339 time with `Z` or an offset
+/// (`2026-11-23T07:00:00+00:00`, as the event parser writes a scheduled
+/// event's time).
+pub fn parse_rfc3339_with_offset(text: &str) -> Option<i64> {
+    aws_sdk_eks::primitives::DateTime::from_str(
+        text,
+        aws_sdk_eks::primitives::DateTimeFormat::DateTimeWithOffset,
+    )
+    .ok()
+    .map(|t| t.secs())
+}
+
 /// Seconds from an RFC 3339 time to now.
 pub fn seconds_since(text: &str) -> Option<f64> {
     Some(now_seconds() - parse_rfc3339(text)?)

@@ -557,14 +557,8 @@ fn scheduled_at(request: &SweepRequest) -> i64 {
     request
         .time
         .as_deref()
-        .and_then(|text| {
-            aws_sdk_eks::primitives::DateTime::from_str(
-                text,
-                aws_sdk_eks::primitives::DateTimeFormat::DateTimeWithOffset,
-            )
-            .ok()
-        })
-        .map_or_else(crate::clock::epoch_seconds, |t| t.secs())
+        .and_then(crate::clock::parse_rfc3339_with_offset)
+        .unwrap_or_else(crate::clock::epoch_seconds)
 }
 
 /// A cluster left pending: busy, or not reached.
