@@ -94,16 +94,16 @@ pub fn open_since(
             if i == 0 || since.is_none() {
                 since = update.created_at;
             }
-        } else if closed(policy, update) {
+        } else if closes_endpoint(policy, update) {
             since = None;
         }
     }
     since
 }
 
-/// Whether an endpoint update closed the endpoint: public access off, or
-/// only allowed ranges.
-fn closed(policy: &Policy, update: &UpdateSummary) -> bool {
+/// Whether an endpoint update asked for settings that comply (what a revert
+/// asks for): public access off, or only allowed ranges.
+pub fn closes_endpoint(policy: &Policy, update: &UpdateSummary) -> bool {
     if update.param("EndpointPublicAccess") == Some("false") {
         return true;
     }

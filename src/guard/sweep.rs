@@ -35,9 +35,9 @@ use crate::eks::{
 };
 use crate::error::GuardError;
 use crate::event::{Actor, ClusterChange, Origin, SweepRequest};
-use crate::history::{Openings, open_since, openings};
+use crate::history::{Openings, closes_endpoint, open_since, openings};
 use crate::outcome::Outcome;
-use crate::policy::{Action, EndpointAccess, EndpointFix, Policy, evaluate};
+use crate::policy::{Action, EndpointFix, Policy};
 use crate::sweep_alert::SweepProblems;
 
 /// The sweep's tally, logged in one line and returned in the answer.
@@ -658,26 +658,6 @@ fn last_close_failed(policy: &Policy, history: &[UpdateSummary]) -> Option<Strin
             describe_update_errors(&last.errors)
         )
     })
-}
-
-/// Whether an endpoint update asked for settings that comply: public access
-/// off, or public access limited to allowed ranges.
-fn closes_endpoint(policy: &Policy, update: &UpdateSummary) -> bool {
-    if update.param("EndpointPublicAccess") == Some("false") {
-        return true;
-    }
-    let Some(cidrs) = update
-        .param("PublicAccessCidrs")
-        .and_then(|text| serde_json::from_str::<Vec<String>>(text).ok())
-    else {
-        return false;
-    };
-    let asked = EndpointAccess {
-        endpoint_public_access: true,
-        endpoint_private_access: update.param("EndpointPrivateAccess") == Some("true"),
-        public_access_cidrs: cidrs,
-    };
-    !evaluate(policy, &asked).is_violation()
 }
 
 pub(super) fn log_sweep(summary: &SweepSummary) {
