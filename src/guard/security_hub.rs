@@ -10,6 +10,8 @@ use tracing::{info, warn};
 
 use super::{Deadline, Guard};
 use crate::alert::{self, Acted, Finding, Judged};
+use std::time::Duration;
+
 use crate::eks::{AccountRef, ClusterState};
 use crate::error::GuardError;
 use crate::event::ClusterChange;
@@ -79,39 +81,32 @@ impl Guard {
         };
         let doc = Asff::of(finding, standing, exemption, home, hub.next_updated_at_ms());
         let cluster = finding.cluster.name.as_str();
-        let pause = self.config.poll_interval;
-        let mut why = String::new();
-        for attempt in 1..=IMPORT_ATTEMPTS {
-            if attempt > 1 {
-                if !deadline.allows(pause + self.config.call_timeout()) {
-                    break;
-                }
-                tokio::time::sleep(pause).await;
-            }
-            if !deadline.allows(self.config.call_timeout()) {
-                why = "no time left before the invocation deadline".to_string();
-                break;
-            }
-            match hub.import(&doc, home).await {
-                Ok(()) => {
-                    info!(
-                        cluster,
-                        finding_id = %doc.id,
-                        compliance = standing.compliance(),
-                        workflow = standing.workflow(),
-                        "security hub finding imported"
-                    );
-                    return Ok(());
-                }
-                Err(error) => {
+        let doc = &doc;
+        let imported = self
+            .twice(self.config.call_timeout(), deadline, |attempt| async move {
+                let result = hub.import(doc, home).await;
+                if let Err(error) = &result {
                     warn!(cluster, finding_id = %doc.id, attempt, %error, "security hub import failed");
-                    why = error;
                 }
+                result
+            })
+            .await;
+        let why = match imported {
+            Ok(()) => {
+                info!(
+                    cluster,
+                    finding_id = %doc.id,
+                    compliance = standing.compliance(),
+                    workflow = standing.workflow(),
+                    "security hub finding imported"
+                );
+                return Ok(());
             }
-        }
+            Err(why) => why,
+        };
         Err(GuardError::SecurityHubImportFailed {
             cluster: cluster.to_string(),
-            finding_id: doc.id,
+            finding_id: doc.id.clone(),
             message: why,
         })
     }
@@ -166,7 +161,9 @@ impl Guard {
         }
     }
 
-    /// One batch, tried again once after a pause if it fails.
+    /// One batch, tried again once after a pause if it fails; each try
+    /// only with time for one call at the latency seen, as the sweep's
+    /// other calls.
     async fn import_chunk(
         &self,
         hub: &securityhub::SecurityHub,
@@ -174,24 +171,46 @@ impl Guard {
         home: &AccountRef,
         deadline: Deadline,
     ) -> Result<(), String> {
+        self.twice(self.time_to_answer(), deadline, |attempt| async move {
+            let result = hub.import_batch(chunk, home).await;
+            if let Err(error) = &result {
+                warn!(findings = chunk.len(), attempt, %error, "security hub batch import failed");
+            }
+            result
+        })
+        .await
+    }
+
+    /// `attempt` once, then once more after the poll interval if it fails
+    /// ([`IMPORT_ATTEMPTS`]), each only while the deadline leaves `needed`
+    /// (after the pause). `Err`: the last failure, or that no time was left
+    /// for the first.
+    async fn twice<F, Fut>(
+        &self,
+        needed: Duration,
+        deadline: Deadline,
+        attempt: F,
+    ) -> Result<(), String>
+    where
+        F: Fn(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let pause = self.config.poll_interval;
         let mut why = "no time left before the invocation deadline".to_string();
-        for attempt in 1..=IMPORT_ATTEMPTS {
-            let pause = if attempt > 1 {
-                self.config.poll_interval
-            } else {
-                Default::default()
-            };
-            // As the sweep's other calls: one call at the latency seen.
-            if !deadline.allows(pause + self.time_to_answer()) {
+        for n in 1..=IMPORT_ATTEMPTS {
+            if n > 1 {
+                if !deadline.allows(pause + needed) {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
+            if !deadline.allows(needed) {
+                why = "no time left before the invocation deadline".to_string();
                 break;
             }
-            tokio::time::sleep(pause).await;
-            match hub.import_batch(chunk, home).await {
+            match attempt(n).await {
                 Ok(()) => return Ok(()),
-                Err(error) => {
-                    warn!(findings = chunk.len(), attempt, %error, "security hub batch import failed");
-                    why = error;
-                }
+                Err(error) => why = error,
             }
         }
         Err(why)
